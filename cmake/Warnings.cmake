@@ -1,0 +1,21 @@
+# Warnings are errors for the project's own code. Generated protobuf code is
+# compiled without them (see proto/CMakeLists.txt).
+set(ILA_WARNING_FLAGS
+    -Wall -Wextra -Werror -Werror=unused-result -Wno-unused-parameter
+    -Wnon-virtual-dtor -Wshadow=local)
+
+function(ila_target_warnings target)
+  target_compile_options(${target} PRIVATE ${ILA_WARNING_FLAGS})
+endfunction()
+
+# ila_test(NAME SOURCES... LIBS ... [LABELS ...])
+function(ila_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  ila_target_warnings(${name})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gmock GTest::gtest_main)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY
+                                           ${CMAKE_BINARY_DIR}/tests)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+                       PROPERTIES LABELS "${T_LABELS}")
+endfunction()

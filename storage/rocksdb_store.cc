@@ -1,0 +1,520 @@
+#include "storage/rocksdb_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/snapshot.h"
+#include "rocksdb/write_batch.h"
+#include "storage/codec.h"
+
+namespace ila::storage {
+namespace {
+
+constexpr char kMetaRevision[] = "revision";
+constexpr char kMetaCompacted[] = "compacted_revision";
+constexpr char kMetaNextSequence[] = "next_sequence";
+constexpr char kMetaCount[] = "mapping_count";
+constexpr char kMetaFormat[] = "format_version";
+constexpr uint64_t kFormatVersion = 1;
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
+  if (s.ok()) return absl::OkStatus();
+  absl::StatusCode code = absl::StatusCode::kInternal;
+  if (s.IsNotFound()) code = absl::StatusCode::kNotFound;
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() ||
+      s.IsShutdownInProgress() || s.IsNoSpace()) {
+    code = absl::StatusCode::kUnavailable;
+  }
+  if (s.IsCorruption()) code = absl::StatusCode::kDataLoss;
+  if (s.IsInvalidArgument()) code = absl::StatusCode::kFailedPrecondition;
+  return absl::Status(code, absl::StrCat(context, ": ", s.ToString()));
+}
+
+std::string Quoted(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
+
+}  // namespace
+
+absl::StatusOr<SyncMode> ParseSyncMode(absl::string_view text) {
+  if (text == "always") return SyncMode::kAlways;
+  if (text == "batch") return SyncMode::kBatch;
+  if (text == "none") return SyncMode::kNone;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "sync mode ", Quoted(text), " is not one of always|batch|none"));
+}
+
+absl::string_view SyncModeName(SyncMode mode) {
+  switch (mode) {
+    case SyncMode::kAlways:
+      return "always";
+    case SyncMode::kBatch:
+      return "batch";
+    case SyncMode::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+// Reads the latest committed state; used only by the writer thread, which is
+// the only writer, so "latest" is exactly the committed state.
+class RocksDbMappingStore::DbReader final : public StateReader {
+ public:
+  explicit DbReader(RocksDbMappingStore* store) : store_(store) {}
+  absl::StatusOr<std::optional<Mapping>> FindTask(
+      const std::string& task) override {
+    return store_->GetTask(nullptr, task);
+  }
+  absl::StatusOr<std::optional<Mapping>> FindIdentifier(
+      Identifier id) override {
+    return store_->GetMapping(nullptr, id);
+  }
+
+ private:
+  RocksDbMappingStore* store_;
+};
+
+RocksDbMappingStore::RocksDbMappingStore(RocksDbStoreOptions options)
+    : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<RocksDbMappingStore>> RocksDbMappingStore::Open(
+    RocksDbStoreOptions options) {
+  if (options.path.empty()) {
+    return absl::InvalidArgumentError("data directory: empty path");
+  }
+  if (options.retained_revisions < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("retained revisions: ", options.retained_revisions,
+                     " must be at least 1"));
+  }
+  if (options.max_group_requests < 1) options.max_group_requests = 1;
+  if (!options.clock) options.clock = [] { return absl::Now(); };
+  std::unique_ptr<RocksDbMappingStore> store(
+      new RocksDbMappingStore(std::move(options)));
+  ILA_RETURN_IF_ERROR(store->OpenDb());
+  store->last_sync_ = store->options_.clock();
+  store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
+  return store;
+}
+
+absl::Status RocksDbMappingStore::OpenDb() {
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+  rocksdb::ColumnFamilyOptions cf_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, cf_options},
+      {"mappings", cf_options},
+      {"tasks", cf_options},
+      {"changes", cf_options},
+      {"meta", cf_options},
+  };
+  rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(db_options),
+                                        options_.path, cfs, &handles_, &db_);
+  ILA_RETURN_IF_ERROR(
+      FromRocks(s, absl::StrCat("opening RocksDB in ", Quoted(options_.path))));
+  mappings_ = handles_[1];
+  tasks_ = handles_[2];
+  changes_ = handles_[3];
+  meta_cf_ = handles_[4];
+
+  std::string format;
+  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFormat, &format);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    ILA_RETURN_IF_ERROR(FromRocks(
+        db_->Put(wo, meta_cf_, kMetaFormat, EncodeUint64Key(kFormatVersion)),
+        "writing format version"));
+  } else {
+    ILA_RETURN_IF_ERROR(FromRocks(s, "reading format version"));
+    ILA_ASSIGN_OR_RETURN(uint64_t v, DecodeUint64Key(format));
+    if (v != kFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data directory ", Quoted(options_.path), " has format version ", v,
+          "; this build reads ", kFormatVersion));
+    }
+  }
+  ILA_ASSIGN_OR_RETURN(committed_, ReadMeta(nullptr));
+  ILA_LOG_INFO(
+      "mapping store open at {}: revision {}, {} mappings, compacted "
+      "revision {}, sync={}",
+      options_.path, committed_.revision, committed_.mapping_count,
+      committed_.compacted_revision, SyncModeName(options_.sync_mode));
+  return absl::OkStatus();
+}
+
+RocksDbMappingStore::~RocksDbMappingStore() { Close(); }
+
+void RocksDbMappingStore::Close() {
+  {
+    absl::MutexLock l(&mu_);
+    if (closed_) return;
+    closed_ = true;
+    closing_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+  {
+    absl::MutexLock l(&snapshots_mu_);
+    snapshots_.clear();
+  }
+  if (db_ != nullptr) {
+    for (auto* h : handles_) {
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    handles_.clear();
+    rocksdb::Status s = db_->Close();
+    if (!s.ok()) ILA_LOG_ERROR("closing RocksDB: {}", s.ToString());
+    delete db_;
+    db_ = nullptr;
+    ILA_LOG_INFO("mapping store closed at revision {}", committed_.revision);
+  }
+}
+
+absl::StatusOr<RocksDbMappingStore::Meta> RocksDbMappingStore::ReadMeta(
+    const rocksdb::Snapshot* snapshot) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  Meta meta;
+  auto read = [&](const char* key, auto* out) -> absl::Status {
+    std::string value;
+    rocksdb::Status s = db_->Get(ro, meta_cf_, key, &value);
+    if (s.IsNotFound()) return absl::OkStatus();
+    ILA_RETURN_IF_ERROR(FromRocks(s, absl::StrCat("reading meta ", key)));
+    ILA_ASSIGN_OR_RETURN(uint64_t v, DecodeUint64Key(value));
+    *out = static_cast<std::remove_pointer_t<decltype(out)>>(v);
+    return absl::OkStatus();
+  };
+  ILA_RETURN_IF_ERROR(read(kMetaRevision, &meta.revision));
+  ILA_RETURN_IF_ERROR(read(kMetaCompacted, &meta.compacted_revision));
+  ILA_RETURN_IF_ERROR(read(kMetaNextSequence, &meta.next_sequence));
+  ILA_RETURN_IF_ERROR(read(kMetaCount, &meta.mapping_count));
+  return meta;
+}
+
+absl::StatusOr<std::optional<Mapping>> RocksDbMappingStore::GetMapping(
+    const rocksdb::Snapshot* snapshot, Identifier id) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(ro, mappings_, EncodeUint64Key(id.value), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  ILA_RETURN_IF_ERROR(
+      FromRocks(s, absl::StrCat("reading mapping ", FormatIdentifier(id))));
+  ILA_ASSIGN_OR_RETURN(Mapping m, DecodeMapping(value));
+  return m;
+}
+
+absl::StatusOr<std::optional<Mapping>> RocksDbMappingStore::GetTask(
+    const rocksdb::Snapshot* snapshot, const std::string& task) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  std::string value;
+  rocksdb::Status s = db_->Get(ro, tasks_, task, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  ILA_RETURN_IF_ERROR(
+      FromRocks(s, absl::StrCat("reading task ", Quoted(task))));
+  ILA_ASSIGN_OR_RETURN(uint64_t id, DecodeUint64Key(value));
+  ILA_ASSIGN_OR_RETURN(std::optional<Mapping> m,
+                       GetMapping(snapshot, Identifier{id}));
+  if (!m) {
+    return absl::DataLossError(absl::StrCat(
+        "task ", Quoted(task), " names identifier ",
+        FormatIdentifier(Identifier{id}), " which has no mapping"));
+  }
+  return m;
+}
+
+void RocksDbMappingStore::Submit(WriteRequest request, CommitCallback done) {
+  {
+    absl::MutexLock l(&mu_);
+    if (!closing_) {
+      queue_.push_back(Pending{std::move(request), std::move(done)});
+      return;
+    }
+  }
+  done(absl::UnavailableError("mapping store is closed"));
+}
+
+void RocksDbMappingStore::WriterLoop() {
+  std::vector<Pending> group;
+  for (;;) {
+    {
+      absl::MutexLock l(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || closing_;
+      };
+      if (unsynced_) {
+        absl::Duration wait =
+            options_.batch_sync_interval - (options_.clock() - last_sync_);
+        mu_.AwaitWithTimeout(absl::Condition(&ready),
+                             std::max(wait, absl::ZeroDuration()));
+      } else {
+        mu_.Await(absl::Condition(&ready));
+      }
+      if (queue_.empty() && closing_) break;
+      size_t n = std::min(queue_.size(), options_.max_group_requests);
+      std::move(queue_.begin(), queue_.begin() + n, std::back_inserter(group));
+      queue_.erase(queue_.begin(), queue_.begin() + n);
+    }
+    if (!group.empty()) {
+      CommitGroup(group);
+      group.clear();
+    }
+    if (unsynced_ &&
+        options_.clock() - last_sync_ >= options_.batch_sync_interval) {
+      SyncWal();
+    }
+  }
+  if (unsynced_) SyncWal();
+}
+
+void RocksDbMappingStore::SyncWal() {
+  rocksdb::Status s = db_->SyncWAL();
+  if (!s.ok()) ILA_LOG_ERROR("syncing the RocksDB WAL: {}", s.ToString());
+  unsynced_ = false;
+  last_sync_ = options_.clock();
+}
+
+void RocksDbMappingStore::CommitGroup(std::vector<Pending>& group) {
+  DbReader base(this);
+  OverlayReader overlay(&base);
+  Meta state = committed_;
+  PlannerState planner_state{state.revision, state.next_sequence,
+                             state.mapping_count};
+  const absl::Time now = options_.clock();
+  rocksdb::WriteBatch batch;
+  std::vector<absl::StatusOr<CommitResult>> results;
+  results.reserve(group.size());
+  std::vector<std::shared_ptr<const ChangeSet>> change_sets;
+
+  for (Pending& p : group) {
+    absl::StatusOr<PlannedRequest> planned =
+        PlanRequest(p.request, overlay, planner_state, options_.planner, now);
+    if (!planned.ok()) {
+      results.push_back(planned.status());
+      continue;
+    }
+    if (!planned->changes.empty()) {
+      auto set = std::make_shared<ChangeSet>();
+      set->revision = planned->state.revision;
+      set->commit_time = now;
+      for (const Change& c : planned->changes) {
+        overlay.Apply(c);
+        if (c.before &&
+            (!c.after || c.after->identifier != c.before->identifier)) {
+          batch.Delete(mappings_, EncodeUint64Key(c.before->identifier.value));
+        }
+        if (c.before && (!c.after || c.after->task != c.before->task)) {
+          batch.Delete(tasks_, c.before->task);
+        }
+        if (c.after) {
+          batch.Put(mappings_, EncodeUint64Key(c.after->identifier.value),
+                    EncodeMapping(*c.after));
+          if (!c.before) {
+            batch.Put(tasks_, c.after->task,
+                      EncodeUint64Key(c.after->identifier.value));
+          }
+        }
+      }
+      set->changes = std::move(planned->changes);
+      batch.Put(changes_, EncodeUint64Key(set->revision),
+                EncodeChangeSet(*set));
+      change_sets.push_back(std::move(set));
+    }
+    planner_state = planned->state;
+    results.push_back(std::move(planned->result));
+  }
+
+  if (!change_sets.empty()) {
+    state.revision = planner_state.revision;
+    state.next_sequence = planner_state.next_sequence;
+    state.mapping_count = planner_state.mapping_count;
+    const int64_t retained = options_.retained_revisions;
+    const int64_t step = std::clamp<int64_t>(retained / 10, 1, 1024);
+    if (state.revision - state.compacted_revision > retained + step) {
+      int64_t compact_to = state.revision - retained;
+      batch.DeleteRange(changes_, EncodeUint64Key(state.compacted_revision + 1),
+                        EncodeUint64Key(compact_to + 1));
+      state.compacted_revision = compact_to;
+    }
+    batch.Put(meta_cf_, kMetaRevision, EncodeUint64Key(state.revision));
+    batch.Put(meta_cf_, kMetaCompacted,
+              EncodeUint64Key(state.compacted_revision));
+    batch.Put(meta_cf_, kMetaNextSequence,
+              EncodeUint64Key(state.next_sequence));
+    batch.Put(meta_cf_, kMetaCount, EncodeUint64Key(state.mapping_count));
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync_mode == SyncMode::kAlways;
+    rocksdb::Status s = db_->Write(wo, &batch);
+    if (s.ok()) {
+      committed_ = state;
+      unsynced_ = options_.sync_mode == SyncMode::kBatch;
+    } else {
+      absl::Status error = FromRocks(
+          s, absl::StrCat("storage write of revisions ",
+                          committed_.revision + 1, "..", state.revision,
+                          " failed; nothing of it was committed"));
+      error = absl::UnavailableError(error.message());
+      ILA_LOG_ERROR("{}", error.message());
+      // Results planned against the lost writes are void too.
+      for (auto& r : results) r = error;
+      change_sets.clear();
+    }
+  }
+
+  for (size_t i = 0; i < group.size(); ++i) {
+    group[i].done(std::move(results[i]));
+  }
+  if (!change_sets.empty()) {
+    absl::MutexLock l(&observers_mu_);
+    for (CommitObserver* o : observers_) o->OnCommit(change_sets);
+  }
+}
+
+absl::StatusOr<LookupResult> RocksDbMappingStore::LookupTask(
+    absl::string_view task) {
+  rocksdb::ManagedSnapshot snap(db_);
+  ILA_ASSIGN_OR_RETURN(std::optional<Mapping> m,
+                       GetTask(snap.snapshot(), std::string(task)));
+  if (!m) {
+    return absl::NotFoundError(
+        absl::StrCat("task ", Quoted(task), " is not registered"));
+  }
+  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap.snapshot()));
+  return LookupResult{*std::move(m), meta.revision};
+}
+
+absl::StatusOr<LookupResult> RocksDbMappingStore::LookupIdentifier(
+    Identifier id) {
+  rocksdb::ManagedSnapshot snap(db_);
+  ILA_ASSIGN_OR_RETURN(std::optional<Mapping> m,
+                       GetMapping(snap.snapshot(), id));
+  if (!m) {
+    return absl::NotFoundError(
+        absl::StrCat("identifier ", FormatIdentifier(id), " is not mapped"));
+  }
+  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap.snapshot()));
+  return LookupResult{*std::move(m), meta.revision};
+}
+
+absl::StatusOr<std::shared_ptr<rocksdb::ManagedSnapshot>>
+RocksDbMappingStore::ListSnapshot(int64_t revision, int64_t* actual_revision) {
+  const absl::Time now = options_.clock();
+  absl::MutexLock l(&snapshots_mu_);
+  for (auto it = snapshots_.begin(); it != snapshots_.end();) {
+    if (now - it->second.last_used > options_.list_snapshot_ttl) {
+      it = snapshots_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (revision != 0) {
+    if (auto it = snapshots_.find(revision); it != snapshots_.end()) {
+      it->second.last_used = now;
+      *actual_revision = revision;
+      return it->second.snapshot;
+    }
+  }
+  auto snap = std::make_shared<rocksdb::ManagedSnapshot>(db_);
+  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap->snapshot()));
+  if (revision != 0 && meta.revision != revision) {
+    return absl::OutOfRangeError(
+        absl::StrCat("revision ", revision,
+                     " can no longer be listed (the current revision "
+                     "is ",
+                     meta.revision, "; unfinished lists are kept for ",
+                     absl::FormatDuration(options_.list_snapshot_ttl),
+                     "); start the list again"));
+  }
+  *actual_revision = meta.revision;
+  return snap;
+}
+
+absl::StatusOr<ListPage> RocksDbMappingStore::List(const ListOptions& options) {
+  if (options.limit == 0) {
+    return absl::InvalidArgumentError("page size: must be at least 1");
+  }
+  ListPage page;
+  ILA_ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::ManagedSnapshot> snap,
+                       ListSnapshot(options.revision, &page.revision));
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap->snapshot();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, mappings_));
+  if (options.after) {
+    std::string start = EncodeUint64Key(options.after->value);
+    it->Seek(start);
+    if (it->Valid() && it->key() == start) it->Next();
+  } else {
+    it->SeekToFirst();
+  }
+  for (; it->Valid(); it->Next()) {
+    ILA_ASSIGN_OR_RETURN(Mapping m,
+                         DecodeMapping(absl::string_view(it->value().data(),
+                                                         it->value().size())));
+    if (options.locator && m.locator != *options.locator) continue;
+    if (options.sir_prefix && m.sir_prefix != *options.sir_prefix) continue;
+    if (page.mappings.size() == options.limit) {
+      page.more = true;
+      break;
+    }
+    page.mappings.push_back(std::move(m));
+  }
+  ILA_RETURN_IF_ERROR(FromRocks(it->status(), "listing mappings"));
+  if (page.more) {
+    absl::MutexLock l(&snapshots_mu_);
+    snapshots_[page.revision] = CachedSnapshot{snap, options_.clock()};
+    while (snapshots_.size() > options_.max_list_snapshots) {
+      auto oldest =
+          std::min_element(snapshots_.begin(), snapshots_.end(),
+                           [](const auto& a, const auto& b) {
+                             return a.second.last_used < b.second.last_used;
+                           });
+      snapshots_.erase(oldest);
+    }
+  }
+  return page;
+}
+
+absl::StatusOr<StoreStatus> RocksDbMappingStore::Status() {
+  rocksdb::ManagedSnapshot snap(db_);
+  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap.snapshot()));
+  return StoreStatus{meta.revision, meta.compacted_revision,
+                     meta.mapping_count};
+}
+
+absl::StatusOr<std::vector<ChangeSet>> RocksDbMappingStore::ReadChanges(
+    int64_t after, size_t max) {
+  rocksdb::ManagedSnapshot snap(db_);
+  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap.snapshot()));
+  if (after < meta.compacted_revision) {
+    return absl::OutOfRangeError(
+        absl::StrCat("revision ", after + 1,
+                     " is compacted (the change log holds revisions ",
+                     meta.compacted_revision + 1, " to ", meta.revision, ")"));
+  }
+  std::vector<ChangeSet> out;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.snapshot();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, changes_));
+  for (it->Seek(EncodeUint64Key(static_cast<uint64_t>(after) + 1));
+       it->Valid() && out.size() < max; it->Next()) {
+    ILA_ASSIGN_OR_RETURN(
+        ChangeSet c, DecodeChangeSet(absl::string_view(it->value().data(),
+                                                       it->value().size())));
+    out.push_back(std::move(c));
+  }
+  ILA_RETURN_IF_ERROR(FromRocks(it->status(), "reading the change log"));
+  return out;
+}
+
+void RocksDbMappingStore::AddCommitObserver(CommitObserver* observer) {
+  absl::MutexLock l(&observers_mu_);
+  observers_.push_back(observer);
+}
+
+}  // namespace ila::storage
