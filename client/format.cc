@@ -1,0 +1,135 @@
+#include "client/format.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "common/address.h"
+
+namespace ila::client {
+namespace {
+
+std::string ChecksumName(int mode) {
+  switch (mode) {
+    case v1::CHECKSUM_MODE_ADJ_TRANSPORT:
+      return "adj-transport";
+    case v1::CHECKSUM_MODE_NEUTRAL_MAP:
+      return "neutral-map";
+    case v1::CHECKSUM_MODE_NEUTRAL_MAP_AUTO:
+      return "neutral-map-auto";
+    case v1::CHECKSUM_MODE_NO_ACTION:
+      return "no-action";
+    default:
+      return absl::StrCat("unknown(", mode, ")");
+  }
+}
+
+std::string UpdateTime(const v1::Mapping& m) {
+  absl::Time t = absl::FromUnixSeconds(m.update_time().seconds()) +
+                 absl::Nanoseconds(m.update_time().nanos());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+std::string JsonQuote(absl::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string MappingJson(const v1::Mapping& m, absl::string_view extra) {
+  SirAddress address{SirPrefix{m.sir_prefix()}, Identifier{m.identifier()}};
+  return absl::StrCat(
+      "{\"task\":", JsonQuote(m.task()),
+      ",\"identifier\":", JsonQuote(FormatGroups(m.identifier())),
+      ",\"locator\":", JsonQuote(FormatGroups(m.locator())),
+      ",\"sir_prefix\":", JsonQuote(FormatGroups(m.sir_prefix())),
+      ",\"sir_address\":", JsonQuote(FormatSirAddress(address)),
+      ",\"checksum_mode\":", JsonQuote(ChecksumName(m.checksum_mode())),
+      ",\"create_revision\":", m.create_revision(),
+      ",\"mod_revision\":", m.mod_revision(), ",\"version\":", m.version(),
+      ",\"update_time\":", JsonQuote(UpdateTime(m)), extra, "}");
+}
+
+std::string FormatColumns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i]);
+      if (i + 1 < row.size()) {
+        line.append(widths[i] - row[i].size() + 2, ' ');
+      }
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+std::string MappingTable(const std::vector<v1::Mapping>& mappings) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"TASK", "IDENTIFIER", "LOCATOR", "SIR-ADDRESS", "CSUM-MODE",
+                  "CREATED", "MODIFIED", "VERSION"});
+  for (const auto& m : mappings) {
+    SirAddress address{SirPrefix{m.sir_prefix()}, Identifier{m.identifier()}};
+    rows.push_back({m.task(), FormatGroups(m.identifier()),
+                    FormatGroups(m.locator()), FormatSirAddress(address),
+                    ChecksumName(m.checksum_mode()),
+                    absl::StrCat(m.create_revision()),
+                    absl::StrCat(m.mod_revision()), absl::StrCat(m.version())});
+  }
+  return FormatColumns(rows);
+}
+
+std::string StatusJson(const v1::StatusResponse& s) {
+  return absl::StrCat("{\"revision\":", s.revision(),
+                      ",\"mapping_count\":", s.mapping_count(),
+                      ",\"compacted_revision\":", s.compacted_revision(),
+                      ",\"version\":", JsonQuote(s.version()),
+                      ",\"sync_mode\":", JsonQuote(s.sync_mode()), "}");
+}
+
+std::string StatusText(const v1::StatusResponse& s) {
+  return FormatColumns({{"revision:", absl::StrCat(s.revision())},
+                        {"mappings:", absl::StrCat(s.mapping_count())},
+                        {"compacted revision:",
+                         absl::StrCat(s.compacted_revision())},
+                        {"sync mode:", s.sync_mode()},
+                        {"server version:", s.version()}});
+}
+
+}  // namespace ila::client

@@ -1,0 +1,32 @@
+// Output formats of ilactl: human tables and JSON (one object per mapping).
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "ila/v1/mapping.pb.h"
+
+namespace ila::client {
+
+// `s` as a JSON string literal, quotes included.
+std::string JsonQuote(absl::string_view s);
+
+// {"task":..., "identifier":"2000:0:0:1", "locator":"2001:db8:100:0",
+//  "sir_prefix":..., "sir_address":..., "checksum_mode":"adj-transport",
+//  "create_revision":1, "mod_revision":1, "version":1, "update_time":"..."}
+// `extra` is appended inside the object verbatim (e.g. ,"revision":3).
+std::string MappingJson(const v1::Mapping& m, absl::string_view extra = "");
+
+// A table with a header line; columns padded to their widest cell.
+std::string MappingTable(const std::vector<v1::Mapping>& mappings);
+
+std::string StatusJson(const v1::StatusResponse& s);
+std::string StatusText(const v1::StatusResponse& s);
+
+// Aligns rows of cells into columns separated by two spaces.
+std::string FormatColumns(const std::vector<std::vector<std::string>>& rows);
+
+}  // namespace ila::client

@@ -1,0 +1,305 @@
+// ilactl: the operator CLI of the ILA control plane.
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "client/format.h"
+#include "client/ila_client.h"
+#include "common/address.h"
+#include "common/version.h"
+#include "ila/v1/mapping.grpc.pb.h"
+
+namespace ila::client {
+namespace {
+
+struct Globals {
+  std::string server;
+  std::string output = "table";
+  double timeout_s = 10;
+  bool json() const { return output == "json"; }
+};
+
+// A client context with the command's deadline.
+std::unique_ptr<grpc::ClientContext> Context(const Globals& g) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(
+                        static_cast<int64_t>(g.timeout_s * 1000)));
+  return ctx;
+}
+
+// Prints an RPC failure to stderr; returns the exit code (1).
+int Fail(const Globals& g, const grpc::Status& s) {
+  absl::Status st = FromGrpc(s);
+  std::string code(absl::StatusCodeToString(st.code()));
+  if (st.code() == absl::StatusCode::kUnavailable ||
+      st.code() == absl::StatusCode::kDeadlineExceeded) {
+    std::cerr << "ilactl: " << code << ": cannot reach ila-server at "
+              << g.server << ": " << st.message() << "\n";
+  } else {
+    std::cerr << "ilactl: " << code << ": " << st.message() << "\n";
+  }
+  return 1;
+}
+
+int Usage(const std::string& message) {
+  std::cerr << "ilactl: " << message << "\n";
+  return 2;
+}
+
+void PrintMappings(const Globals& g, const std::vector<v1::Mapping>& ms) {
+  if (g.json()) {
+    for (const auto& m : ms) std::cout << MappingJson(m) << "\n";
+  } else {
+    std::cout << MappingTable(ms);
+  }
+}
+
+struct RegisterArgs {
+  std::string task, locator, identifier, sir_prefix, csum_mode;
+};
+
+int DoRegister(const Globals& g, v1::MappingService::Stub& stub,
+               const RegisterArgs& a) {
+  v1::RegisterTaskRequest req;
+  req.set_task(a.task);
+  req.set_locator(a.locator);
+  req.set_identifier(a.identifier);
+  req.set_sir_prefix(a.sir_prefix);
+  if (!a.csum_mode.empty()) {
+    auto mode = ParseChecksumMode(a.csum_mode);
+    if (!mode.ok()) return Usage(absl::StrCat("--csum-mode: ", mode.status().message()));
+    static constexpr v1::ChecksumMode kModes[] = {
+        v1::CHECKSUM_MODE_ADJ_TRANSPORT, v1::CHECKSUM_MODE_NEUTRAL_MAP,
+        v1::CHECKSUM_MODE_NO_ACTION, v1::CHECKSUM_MODE_NEUTRAL_MAP_AUTO};
+    req.set_checksum_mode(kModes[static_cast<int>(*mode)]);
+  }
+  v1::RegisterTaskResponse resp;
+  auto ctx = Context(g);
+  grpc::Status s = stub.RegisterTask(ctx.get(), req, &resp);
+  if (!s.ok()) return Fail(g, s);
+  if (g.json()) {
+    std::cout << MappingJson(resp.mapping(),
+                             absl::StrCat(",\"revision\":", resp.revision(),
+                                          ",\"created\":",
+                                          resp.created() ? "true" : "false"))
+              << "\n";
+  } else {
+    std::cout << (resp.created() ? "registered " : "already registered ")
+              << a.task << ": identifier "
+              << FormatGroups(resp.mapping().identifier()) << ", SIR address "
+              << resp.sir_address() << ", locator "
+              << FormatGroups(resp.mapping().locator()) << " (revision "
+              << resp.revision() << ")\n";
+  }
+  return 0;
+}
+
+int DoMove(const Globals& g, v1::MappingService::Stub& stub,
+           const std::string& task, const std::string& locator,
+           int64_t expect) {
+  v1::MoveTaskRequest req;
+  req.set_task(task);
+  req.set_locator(locator);
+  if (expect != 0) req.set_expected_mod_revision(expect);
+  v1::MoveTaskResponse resp;
+  auto ctx = Context(g);
+  grpc::Status s = stub.MoveTask(ctx.get(), req, &resp);
+  if (!s.ok()) return Fail(g, s);
+  if (g.json()) {
+    std::cout << MappingJson(resp.mapping(),
+                             absl::StrCat(",\"revision\":", resp.revision(),
+                                          ",\"changed\":",
+                                          resp.changed() ? "true" : "false"))
+              << "\n";
+  } else if (resp.changed()) {
+    std::cout << "moved " << task << " from locator "
+              << FormatGroups(resp.previous_locator()) << " to "
+              << FormatGroups(resp.mapping().locator()) << " (revision "
+              << resp.revision() << ")\n";
+  } else {
+    std::cout << task << " already at locator "
+              << FormatGroups(resp.mapping().locator()) << " (revision "
+              << resp.revision() << ")\n";
+  }
+  return 0;
+}
+
+int DoRemove(const Globals& g, v1::MappingService::Stub& stub,
+             const std::string& task, int64_t expect) {
+  v1::UnregisterTaskRequest req;
+  req.set_task(task);
+  if (expect != 0) req.set_expected_mod_revision(expect);
+  v1::UnregisterTaskResponse resp;
+  auto ctx = Context(g);
+  grpc::Status s = stub.UnregisterTask(ctx.get(), req, &resp);
+  if (!s.ok()) return Fail(g, s);
+  if (g.json()) {
+    std::cout << MappingJson(resp.mapping(),
+                             absl::StrCat(",\"revision\":", resp.revision()))
+              << "\n";
+  } else {
+    std::cout << "unregistered " << task << " (identifier "
+              << FormatGroups(resp.mapping().identifier()) << ", revision "
+              << resp.revision() << ")\n";
+  }
+  return 0;
+}
+
+int DoGet(const Globals& g, v1::MappingService::Stub& stub,
+          const std::string& key, const std::string& by) {
+  v1::LookupRequest req;
+  KeyKind kind = ClassifyKey(key);
+  if (by == "task") kind = KeyKind::kTask;
+  if (by == "identifier") kind = KeyKind::kIdentifier;
+  if (by == "address") kind = KeyKind::kSirAddress;
+  switch (kind) {
+    case KeyKind::kTask:
+      req.set_task(key);
+      break;
+    case KeyKind::kIdentifier:
+      req.set_identifier(key);
+      break;
+    case KeyKind::kSirAddress:
+      req.set_sir_address(key);
+      break;
+  }
+  v1::LookupResponse resp;
+  auto ctx = Context(g);
+  grpc::Status s = stub.Lookup(ctx.get(), req, &resp);
+  if (!s.ok()) return Fail(g, s);
+  PrintMappings(g, {resp.mapping()});
+  return 0;
+}
+
+int DoList(const Globals& g, v1::MappingService::Stub& stub,
+           const std::string& locator, const std::string& sir_prefix,
+           int page_size) {
+  v1::ListRequest req;
+  req.set_locator(locator);
+  req.set_sir_prefix(sir_prefix);
+  req.set_page_size(page_size);
+  std::vector<v1::Mapping> all;
+  for (;;) {
+    v1::ListResponse resp;
+    auto ctx = Context(g);
+    grpc::Status s = stub.List(ctx.get(), req, &resp);
+    if (!s.ok()) return Fail(g, s);
+    if (g.json()) {
+      // Stream JSON lines page by page: constant memory for any table size.
+      for (const auto& m : resp.mappings()) std::cout << MappingJson(m) << "\n";
+    } else {
+      all.insert(all.end(), resp.mappings().begin(), resp.mappings().end());
+    }
+    if (resp.next_page_token().empty()) {
+      if (!g.json()) {
+        std::cout << MappingTable(all);
+        std::cout << all.size() << (all.size() == 1 ? " mapping" : " mappings")
+                  << " at revision " << resp.revision() << "\n";
+      }
+      break;
+    }
+    req.set_page_token(resp.next_page_token());
+  }
+  return 0;
+}
+
+int DoStatus(const Globals& g, v1::MappingService::Stub& stub) {
+  v1::StatusResponse resp;
+  auto ctx = Context(g);
+  grpc::Status s = stub.Status(ctx.get(), v1::StatusRequest(), &resp);
+  if (!s.ok()) return Fail(g, s);
+  std::cout << (g.json() ? StatusJson(resp) + "\n" : StatusText(resp));
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"ilactl: operate the ILA control plane"};
+  app.set_version_flag("--version", std::string(Version()));
+  app.require_subcommand(1);
+  // Global options are accepted after the subcommand too (ilactl list -o json).
+  app.fallthrough();
+  Globals g;
+  app.add_option("--server", g.server,
+                 "ila-server address host:port (env ILA_SERVER; default "
+                 "localhost:50051)");
+  app.add_option("-o,--output", g.output, "table|json")
+      ->check(CLI::IsMember({"table", "json"}));
+  app.add_option("--timeout", g.timeout_s, "seconds per RPC")
+      ->check(CLI::Range(0.001, 3600.0));
+
+  auto* task = app.add_subcommand("task", "register, move or remove a task");
+  task->require_subcommand(1);
+  RegisterArgs reg;
+  auto* reg_cmd = task->add_subcommand("register", "map a task to a locator");
+  reg_cmd->add_option("NAME", reg.task, "task name")->required();
+  reg_cmd->add_option("--locator", reg.locator, "e.g. 2001:db8:100:0")
+      ->required();
+  reg_cmd->add_option("--identifier", reg.identifier,
+                      "e.g. 2000:0:0:42 or 0x2000000000000042 (default: "
+                      "allocated)");
+  reg_cmd->add_option("--sir-prefix", reg.sir_prefix,
+                      "e.g. fd00:0:0:0 (default: the server's)");
+  reg_cmd->add_option("--csum-mode", reg.csum_mode,
+                      "adj-transport|neutral-map|neutral-map-auto|no-action");
+
+  std::string mv_task, mv_locator;
+  int64_t mv_expect = 0;
+  auto* mv_cmd = task->add_subcommand("move", "point a task at a new locator");
+  mv_cmd->add_option("NAME", mv_task, "task name")->required();
+  mv_cmd->add_option("--locator", mv_locator, "new locator")->required();
+  mv_cmd->add_option("--expect-revision", mv_expect,
+                     "move only if the mapping's mod_revision is this")
+      ->check(CLI::PositiveNumber);
+
+  std::string rm_task;
+  int64_t rm_expect = 0;
+  auto* rm_cmd = task->add_subcommand("rm", "unregister a task");
+  rm_cmd->add_option("NAME", rm_task, "task name")->required();
+  rm_cmd->add_option("--expect-revision", rm_expect,
+                     "remove only if the mapping's mod_revision is this")
+      ->check(CLI::PositiveNumber);
+
+  std::string get_key, get_by;
+  auto* get_cmd = app.add_subcommand(
+      "get", "show one mapping by task name, identifier or SIR address");
+  get_cmd->add_option("KEY", get_key, "task name, identifier or SIR address")
+      ->required();
+  get_cmd->add_option("--by", get_by,
+                      "how to read KEY (default: guessed): "
+                      "task|identifier|address")
+      ->check(CLI::IsMember({"task", "identifier", "address"}));
+
+  std::string list_locator, list_prefix;
+  int list_page = 1000;
+  auto* list_cmd = app.add_subcommand("list", "list mappings");
+  list_cmd->add_option("--locator", list_locator, "only this locator");
+  list_cmd->add_option("--sir-prefix", list_prefix, "only this SIR prefix");
+  list_cmd->add_option("--page-size", list_page, "mappings per RPC")
+      ->check(CLI::Range(1, 10000));
+
+  auto* status_cmd = app.add_subcommand("status", "show the server's state");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  g.server = ResolveServerAddress(g.server);
+  auto stub = v1::MappingService::NewStub(Dial(g.server));
+  if (*reg_cmd) return DoRegister(g, *stub, reg);
+  if (*mv_cmd) return DoMove(g, *stub, mv_task, mv_locator, mv_expect);
+  if (*rm_cmd) return DoRemove(g, *stub, rm_task, rm_expect);
+  if (*get_cmd) return DoGet(g, *stub, get_key, get_by);
+  if (*list_cmd) return DoList(g, *stub, list_locator, list_prefix, list_page);
+  if (*status_cmd) return DoStatus(g, *stub);
+  return Usage("no command given; see --help");
+}
+
+}  // namespace
+}  // namespace ila::client
+
+int main(int argc, char** argv) { return ila::client::Main(argc, argv); }

@@ -1,0 +1,137 @@
+// ila-server: the ILA mapping database and its gRPC API.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "common/address.h"
+#include "common/logging.h"
+#include "common/version.h"
+#include "server/server.h"
+
+namespace {
+
+// Writes `content` to `path` atomically (temp file + rename).
+bool WriteFileAtomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    if (!out.good()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ila-server: the ILA identifier -> locator mapping database"};
+  app.set_version_flag("--version", std::string(ila::Version()));
+  app.set_config("--config", "", "read flags from this TOML file");
+
+  std::string listen = "localhost:50051";
+  std::string data_dir = "var/ila";
+  std::string sync = "always";
+  int sync_interval_ms = 10;
+  int64_t retain = 100000;
+  std::string sir_prefix = "fd00:0:0:0";
+  std::string csum_mode = "adj-transport";
+  size_t max_apply = 10000;
+  std::string log_level = "info";
+  std::string port_file;
+  app.add_option("--listen", listen, "gRPC address, host:port")
+      ->capture_default_str();
+  app.add_option("--data-dir", data_dir, "RocksDB directory")
+      ->capture_default_str();
+  app.add_option("--sync", sync,
+                 "always: fsync before every acknowledgement (survives power "
+                 "loss); batch: fsync every --sync-interval-ms; none: never "
+                 "fsync (survives process crashes only)")
+      ->capture_default_str();
+  app.add_option("--sync-interval-ms", sync_interval_ms,
+                 "fsync period for --sync=batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--retain-revisions", retain,
+                 "revisions kept in the change log for stream resume")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--sir-prefix", sir_prefix,
+                 "SIR prefix for tasks registered without one")
+      ->capture_default_str();
+  app.add_option("--csum-mode", csum_mode,
+                 "default checksum mode: adj-transport|neutral-map|"
+                 "neutral-map-auto|no-action")
+      ->capture_default_str();
+  app.add_option("--max-apply-operations", max_apply,
+                 "most operations in one Apply")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  app.add_option("--log-level", log_level,
+                 "trace|debug|info|warn|error|off")
+      ->capture_default_str();
+  app.add_option("--port-file", port_file,
+                 "write the bound port here once serving (for --listen :0)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto fail = [](const std::string& message) {
+    std::cerr << "ila-server: " << message << "\n";
+    return 2;
+  };
+  if (absl::Status s = ila::logging::SetLevel(log_level); !s.ok()) {
+    return fail(absl::StrCat("--log-level: ", s.message()));
+  }
+  ila::server::ServerOptions options;
+  options.listen = listen;
+  options.max_apply_operations = max_apply;
+  options.store.path = data_dir;
+  options.store.retained_revisions = retain;
+  options.store.batch_sync_interval = absl::Milliseconds(sync_interval_ms);
+  auto mode = ila::storage::ParseSyncMode(sync);
+  if (!mode.ok()) return fail(absl::StrCat("--sync: ", mode.status().message()));
+  options.store.sync_mode = *mode;
+  auto prefix = ila::ParseSirPrefix(sir_prefix);
+  if (!prefix.ok()) {
+    return fail(absl::StrCat("--sir-prefix: ", prefix.status().message()));
+  }
+  options.store.planner.default_sir_prefix = *prefix;
+  auto csum = ila::ParseChecksumMode(csum_mode);
+  if (!csum.ok()) {
+    return fail(absl::StrCat("--csum-mode: ", csum.status().message()));
+  }
+  options.store.planner.default_checksum_mode = *csum;
+
+  // Signals are taken by sigwait() below; block them before any thread
+  // starts so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ila::server::RouteGrpcLogging();
+  auto server = ila::server::IlaServer::Start(options);
+  if (!server.ok()) return fail(std::string(server.status().message()));
+  if (!port_file.empty() &&
+      !WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"))) {
+    (*server)->Shutdown();
+    return fail(absl::StrCat("--port-file: cannot write \"", port_file, "\""));
+  }
+  std::cout << "ila-server: serving on " << listen << " (port "
+            << (*server)->port() << "), data in " << data_dir
+            << ", sync=" << sync << ". Try: build/bin/ilactl --server "
+            << listen
+            << " task register web/1 --locator 2001:db8:100:0 && "
+               "build/bin/ilactl --server "
+            << listen << " list" << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  ILA_LOG_INFO("received {}; shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,200 @@
+#include "server/mapping_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/version.h"
+#include "server/convert.h"
+
+namespace ila::server {
+namespace {
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
+                               const absl::Status& status) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+MappingServiceImpl::MappingServiceImpl(storage::MappingStore* store,
+                                       MappingServiceOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+grpc::ServerUnaryReactor* MappingServiceImpl::RegisterTask(
+    grpc::CallbackServerContext* ctx, const v1::RegisterTaskRequest* req,
+    v1::RegisterTaskResponse* resp) {
+  auto op = ToRegisterOp(*req);
+  if (!op.ok()) return Done(ctx, op.status());
+  auto* reactor = ctx->DefaultReactor();
+  store_->Submit(storage::WriteRequest{{*std::move(op)}, false},
+                 [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
+                   if (!r.ok()) {
+                     reactor->Finish(ToGrpcStatus(r.status()));
+                     return;
+                   }
+                   const storage::OperationResult& res = r->results[0];
+                   ToProto(res.mapping, resp->mutable_mapping());
+                   resp->set_sir_address(
+                       FormatSirAddress(res.mapping.sir_address()));
+                   resp->set_revision(r->revision);
+                   resp->set_created(res.changed);
+                   reactor->Finish(grpc::Status::OK);
+                 });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MappingServiceImpl::MoveTask(
+    grpc::CallbackServerContext* ctx, const v1::MoveTaskRequest* req,
+    v1::MoveTaskResponse* resp) {
+  auto op = ToMoveOp(*req);
+  if (!op.ok()) return Done(ctx, op.status());
+  auto* reactor = ctx->DefaultReactor();
+  store_->Submit(storage::WriteRequest{{*std::move(op)}, false},
+                 [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
+                   if (!r.ok()) {
+                     reactor->Finish(ToGrpcStatus(r.status()));
+                     return;
+                   }
+                   const storage::OperationResult& res = r->results[0];
+                   ToProto(res.mapping, resp->mutable_mapping());
+                   resp->set_revision(r->revision);
+                   resp->set_changed(res.changed);
+                   if (res.previous) {
+                     resp->set_previous_locator(res.previous->locator.value);
+                   }
+                   reactor->Finish(grpc::Status::OK);
+                 });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MappingServiceImpl::UnregisterTask(
+    grpc::CallbackServerContext* ctx, const v1::UnregisterTaskRequest* req,
+    v1::UnregisterTaskResponse* resp) {
+  auto op = ToUnregisterOp(*req);
+  if (!op.ok()) return Done(ctx, op.status());
+  auto* reactor = ctx->DefaultReactor();
+  store_->Submit(storage::WriteRequest{{*std::move(op)}, false},
+                 [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
+                   if (!r.ok()) {
+                     reactor->Finish(ToGrpcStatus(r.status()));
+                     return;
+                   }
+                   ToProto(r->results[0].mapping, resp->mutable_mapping());
+                   resp->set_revision(r->revision);
+                   reactor->Finish(grpc::Status::OK);
+                 });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MappingServiceImpl::Apply(
+    grpc::CallbackServerContext* ctx, const v1::ApplyRequest* req,
+    v1::ApplyResponse* resp) {
+  auto request = ToWriteRequest(*req, options_.max_apply_operations);
+  if (!request.ok()) return Done(ctx, request.status());
+  auto* reactor = ctx->DefaultReactor();
+  store_->Submit(*std::move(request),
+                 [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
+                   if (!r.ok()) {
+                     reactor->Finish(ToGrpcStatus(r.status()));
+                     return;
+                   }
+                   resp->set_revision(r->revision);
+                   resp->mutable_results()->Reserve(
+                       static_cast<int>(r->results.size()));
+                   for (const auto& res : r->results) {
+                     auto* out = resp->add_results();
+                     ToProto(res.mapping, out->mutable_mapping());
+                     out->set_changed(res.changed);
+                   }
+                   reactor->Finish(grpc::Status::OK);
+                 });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MappingServiceImpl::Lookup(
+    grpc::CallbackServerContext* ctx, const v1::LookupRequest* req,
+    v1::LookupResponse* resp) {
+  absl::StatusOr<storage::LookupResult> r;
+  switch (req->key_case()) {
+    case v1::LookupRequest::kTask: {
+      if (absl::Status s = ValidateTaskName(req->task()); !s.ok()) {
+        return Done(ctx, Annotate(s, "task"));
+      }
+      r = store_->LookupTask(req->task());
+      break;
+    }
+    case v1::LookupRequest::kIdentifier: {
+      auto id = ParseIdentifier(req->identifier());
+      if (!id.ok()) return Done(ctx, Annotate(id.status(), "identifier"));
+      r = store_->LookupIdentifier(*id);
+      break;
+    }
+    case v1::LookupRequest::kSirAddress: {
+      auto a = ParseSirAddress(req->sir_address());
+      if (!a.ok()) return Done(ctx, Annotate(a.status(), "sir_address"));
+      r = store_->LookupIdentifier(a->identifier);
+      if (r.ok() && r->mapping.sir_prefix != a->prefix) {
+        r = absl::NotFoundError(absl::StrCat(
+            "no task has SIR address ", FormatSirAddress(*a),
+            " (identifier ", FormatIdentifier(a->identifier),
+            " belongs to task \"", r->mapping.task, "\" under SIR prefix ",
+            FormatSirPrefix(r->mapping.sir_prefix), ")"));
+      } else if (!r.ok() && absl::IsNotFound(r.status())) {
+        r = absl::NotFoundError(absl::StrCat("no task has SIR address ",
+                                             FormatSirAddress(*a)));
+      }
+      break;
+    }
+    case v1::LookupRequest::KEY_NOT_SET:
+      return Done(ctx, absl::InvalidArgumentError(
+                           "key: set one of task, identifier, sir_address"));
+  }
+  if (!r.ok()) return Done(ctx, r.status());
+  ToProto(r->mapping, resp->mutable_mapping());
+  resp->set_revision(r->revision);
+  return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* MappingServiceImpl::List(
+    grpc::CallbackServerContext* ctx, const v1::ListRequest* req,
+    v1::ListResponse* resp) {
+  auto options = ToListOptions(*req, options_.default_page_size,
+                               options_.max_page_size);
+  if (!options.ok()) return Done(ctx, options.status());
+  auto page = store_->List(*options);
+  if (!page.ok()) {
+    return Done(ctx, absl::IsOutOfRange(page.status())
+                         ? Annotate(page.status(), "page_token")
+                         : page.status());
+  }
+  resp->mutable_mappings()->Reserve(static_cast<int>(page->mappings.size()));
+  for (const auto& m : page->mappings) ToProto(m, resp->add_mappings());
+  resp->set_revision(page->revision);
+  if (page->more) {
+    resp->set_next_page_token(EncodePageToken(
+        PageToken{page->revision, page->mappings.back().identifier}));
+  }
+  return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* MappingServiceImpl::Status(
+    grpc::CallbackServerContext* ctx, const v1::StatusRequest* req,
+    v1::StatusResponse* resp) {
+  auto st = store_->Status();
+  if (!st.ok()) return Done(ctx, st.status());
+  resp->set_revision(st->revision);
+  resp->set_mapping_count(st->mapping_count);
+  resp->set_compacted_revision(st->compacted_revision);
+  resp->set_version(std::string(Version()));
+  resp->set_sync_mode(options_.sync_mode);
+  return Done(ctx, absl::OkStatus());
+}
+
+}  // namespace ila::server
