@@ -124,12 +124,12 @@ std::string StatusJson(const v1::StatusResponse& s) {
 }
 
 std::string StatusText(const v1::StatusResponse& s) {
-  return FormatColumns({{"revision:", absl::StrCat(s.revision())},
-                        {"mappings:", absl::StrCat(s.mapping_count())},
-                        {"compacted revision:",
-                         absl::StrCat(s.compacted_revision())},
-                        {"sync mode:", s.sync_mode()},
-                        {"server version:", s.version()}});
+  return FormatColumns(
+      {{"revision:", absl::StrCat(s.revision())},
+       {"mappings:", absl::StrCat(s.mapping_count())},
+       {"compacted revision:", absl::StrCat(s.compacted_revision())},
+       {"sync mode:", s.sync_mode()},
+       {"server version:", s.version()}});
 }
 
 }  // namespace ila::client

@@ -40,8 +40,11 @@ TEST(Format, JsonQuoteEscapesControls) {
 
 TEST(Format, TableAlignsColumns) {
   std::string t = MappingTable({Sample()});
-  EXPECT_THAT(t, HasSubstr("TASK     IDENTIFIER   LOCATOR         SIR-ADDRESS"));
-  EXPECT_THAT(t, HasSubstr("web/\"1\"  2000:0:0:42  2001:db8:100:0  fd00::2000:0:0:42"));
+  EXPECT_THAT(t,
+              HasSubstr("TASK     IDENTIFIER   LOCATOR         SIR-ADDRESS"));
+  EXPECT_THAT(
+      t,
+      HasSubstr("web/\"1\"  2000:0:0:42  2001:db8:100:0  fd00::2000:0:0:42"));
 }
 
 TEST(ClassifyKey, IdentifiersAddressesAndTasks) {

@@ -25,9 +25,9 @@ struct Globals {
 // A client context with the command's deadline.
 std::unique_ptr<grpc::ClientContext> Context(const Globals& g) {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(
-                        static_cast<int64_t>(g.timeout_s * 1000)));
+  ctx->set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000)));
   return ctx;
 }
 
@@ -71,7 +71,8 @@ int DoRegister(const Globals& g, v1::MappingService::Stub& stub,
   req.set_sir_prefix(a.sir_prefix);
   if (!a.csum_mode.empty()) {
     auto mode = ParseChecksumMode(a.csum_mode);
-    if (!mode.ok()) return Usage(absl::StrCat("--csum-mode: ", mode.status().message()));
+    if (!mode.ok())
+      return Usage(absl::StrCat("--csum-mode: ", mode.status().message()));
     static constexpr v1::ChecksumMode kModes[] = {
         v1::CHECKSUM_MODE_ADJ_TRANSPORT, v1::CHECKSUM_MODE_NEUTRAL_MAP,
         v1::CHECKSUM_MODE_NO_ACTION, v1::CHECKSUM_MODE_NEUTRAL_MAP_AUTO};
@@ -251,16 +252,18 @@ int Main(int argc, char** argv) {
   auto* mv_cmd = task->add_subcommand("move", "point a task at a new locator");
   mv_cmd->add_option("NAME", mv_task, "task name")->required();
   mv_cmd->add_option("--locator", mv_locator, "new locator")->required();
-  mv_cmd->add_option("--expect-revision", mv_expect,
-                     "move only if the mapping's mod_revision is this")
+  mv_cmd
+      ->add_option("--expect-revision", mv_expect,
+                   "move only if the mapping's mod_revision is this")
       ->check(CLI::PositiveNumber);
 
   std::string rm_task;
   int64_t rm_expect = 0;
   auto* rm_cmd = task->add_subcommand("rm", "unregister a task");
   rm_cmd->add_option("NAME", rm_task, "task name")->required();
-  rm_cmd->add_option("--expect-revision", rm_expect,
-                     "remove only if the mapping's mod_revision is this")
+  rm_cmd
+      ->add_option("--expect-revision", rm_expect,
+                   "remove only if the mapping's mod_revision is this")
       ->check(CLI::PositiveNumber);
 
   std::string get_key, get_by;
@@ -268,9 +271,10 @@ int Main(int argc, char** argv) {
       "get", "show one mapping by task name, identifier or SIR address");
   get_cmd->add_option("KEY", get_key, "task name, identifier or SIR address")
       ->required();
-  get_cmd->add_option("--by", get_by,
-                      "how to read KEY (default: guessed): "
-                      "task|identifier|address")
+  get_cmd
+      ->add_option("--by", get_by,
+                   "how to read KEY (default: guessed): "
+                   "task|identifier|address")
       ->check(CLI::IsMember({"task", "identifier", "address"}));
 
   std::string list_locator, list_prefix;

@@ -3,8 +3,14 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 
 namespace ila::logging {
+
+void LogToStderr() {
+  auto logger = spdlog::stderr_color_mt("ila");
+  spdlog::set_default_logger(logger);
+}
 
 absl::Status SetLevel(absl::string_view level) {
   const std::string name(level);

@@ -19,6 +19,10 @@ struct fmt::formatter<absl::string_view> : fmt::formatter<fmt::string_view> {
 
 namespace ila::logging {
 
+// Sends log lines to stderr (stdout stays for program output). Call once,
+// early in main().
+void LogToStderr();
+
 // Sets the global log level from "trace|debug|info|warn|error|off".
 absl::Status SetLevel(absl::string_view level);
 

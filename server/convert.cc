@@ -81,8 +81,8 @@ absl::StatusOr<storage::RegisterOp> ToRegisterOp(
   if (!req.identifier().empty()) {
     auto id = ParseIdentifier(req.identifier());
     if (!id.ok()) return Annotate(id.status(), Field(path, "identifier"));
-    ILA_RETURN_IF_ERROR(Annotate(ValidateKernelIdentifier(*id),
-                                 Field(path, "identifier")));
+    ILA_RETURN_IF_ERROR(
+        Annotate(ValidateKernelIdentifier(*id), Field(path, "identifier")));
     op.identifier = *id;
   }
   if (!req.sir_prefix().empty()) {
@@ -207,9 +207,10 @@ std::string EncodePageToken(const PageToken& token) {
 absl::StatusOr<PageToken> DecodePageToken(absl::string_view token) {
   std::string raw;
   auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "page_token: \"", token.substr(0, 64),
-        "\" is not a token this server issued; pass next_page_token unchanged"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token: \"", token.substr(0, 64),
+                     "\" is not a token this server issued; pass "
+                     "next_page_token unchanged"));
   };
   if (token.size() > 256 || !absl::WebSafeBase64Unescape(token, &raw)) {
     return bad();

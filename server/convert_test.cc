@@ -39,11 +39,13 @@ TEST(ToRegisterOp, ErrorsNameFieldAndValue) {
   };
   std::vector<Case> cases;
   cases.push_back({Reg("", "2001:db8:100:0"), "task: task name is empty"});
-  cases.push_back({Reg(std::string(300, 'a'), "2001:db8:100:0"),
-                   "task: task name \"aaaa"});
+  cases.push_back(
+      {Reg(std::string(300, 'a'), "2001:db8:100:0"), "task: task name \"aaaa"});
   cases.push_back({Reg("web/1", ""), "locator: required"});
-  cases.push_back({Reg("web/1", "0:0:0:0"), "locator: \"0:0:0:0\": a locator must not be zero"});
-  cases.push_back({Reg("web/1", "2001:db8:xyz:0"), "locator: \"2001:db8:xyz:0\""});
+  cases.push_back({Reg("web/1", "0:0:0:0"),
+                   "locator: \"0:0:0:0\": a locator must not be zero"});
+  cases.push_back(
+      {Reg("web/1", "2001:db8:xyz:0"), "locator: \"2001:db8:xyz:0\""});
   auto bad_id = Reg("web/1", "2001:db8:100:0");
   bad_id.set_identifier("0:0:0:42");
   cases.push_back({bad_id, "identifier: 0:0:0:42 has identifier type 0"});

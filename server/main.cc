@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/address.h"
 #include "common/logging.h"
@@ -71,8 +72,7 @@ int main(int argc, char** argv) {
                  "most operations in one Apply")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
-  app.add_option("--log-level", log_level,
-                 "trace|debug|info|warn|error|off")
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->capture_default_str();
   app.add_option("--port-file", port_file,
                  "write the bound port here once serving (for --listen :0)");
@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
     std::cerr << "ila-server: " << message << "\n";
     return 2;
   };
+  ila::logging::LogToStderr();
   if (absl::Status s = ila::logging::SetLevel(log_level); !s.ok()) {
     return fail(absl::StrCat("--log-level: ", s.message()));
   }
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
   options.store.retained_revisions = retain;
   options.store.batch_sync_interval = absl::Milliseconds(sync_interval_ms);
   auto mode = ila::storage::ParseSyncMode(sync);
-  if (!mode.ok()) return fail(absl::StrCat("--sync: ", mode.status().message()));
+  if (!mode.ok())
+    return fail(absl::StrCat("--sync: ", mode.status().message()));
   options.store.sync_mode = *mode;
   auto prefix = ila::ParseSirPrefix(sir_prefix);
   if (!prefix.ok()) {
@@ -121,17 +123,20 @@ int main(int argc, char** argv) {
     (*server)->Shutdown();
     return fail(absl::StrCat("--port-file: cannot write \"", port_file, "\""));
   }
-  std::cout << "ila-server: serving on " << listen << " (port "
-            << (*server)->port() << "), data in " << data_dir
-            << ", sync=" << sync << ". Try: build/bin/ilactl --server "
-            << listen
+  std::string shown = listen;
+  if (absl::EndsWith(shown, ":0")) {
+    shown = absl::StrCat(shown.substr(0, shown.size() - 1), (*server)->port());
+  }
+  std::cout << "ila-server: serving on " << shown << ", data in " << data_dir
+            << ", sync=" << sync << ". Try: build/bin/ilactl --server " << shown
             << " task register web/1 --locator 2001:db8:100:0 && "
                "build/bin/ilactl --server "
-            << listen << " list" << std::endl;
+            << shown << " list" << std::endl;
 
   int sig = 0;
   sigwait(&signals, &sig);
-  ILA_LOG_INFO("received {}; shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  ILA_LOG_INFO("received {}; shutting down",
+               sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
   return 0;
 }

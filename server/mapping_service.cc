@@ -33,20 +33,20 @@ grpc::ServerUnaryReactor* MappingServiceImpl::RegisterTask(
   auto op = ToRegisterOp(*req);
   if (!op.ok()) return Done(ctx, op.status());
   auto* reactor = ctx->DefaultReactor();
-  store_->Submit(storage::WriteRequest{{*std::move(op)}, false},
-                 [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
-                   if (!r.ok()) {
-                     reactor->Finish(ToGrpcStatus(r.status()));
-                     return;
-                   }
-                   const storage::OperationResult& res = r->results[0];
-                   ToProto(res.mapping, resp->mutable_mapping());
-                   resp->set_sir_address(
-                       FormatSirAddress(res.mapping.sir_address()));
-                   resp->set_revision(r->revision);
-                   resp->set_created(res.changed);
-                   reactor->Finish(grpc::Status::OK);
-                 });
+  store_->Submit(
+      storage::WriteRequest{{*std::move(op)}, false},
+      [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
+        if (!r.ok()) {
+          reactor->Finish(ToGrpcStatus(r.status()));
+          return;
+        }
+        const storage::OperationResult& res = r->results[0];
+        ToProto(res.mapping, resp->mutable_mapping());
+        resp->set_sir_address(FormatSirAddress(res.mapping.sir_address()));
+        resp->set_revision(r->revision);
+        resp->set_created(res.changed);
+        reactor->Finish(grpc::Status::OK);
+      });
   return reactor;
 }
 
@@ -99,22 +99,22 @@ grpc::ServerUnaryReactor* MappingServiceImpl::Apply(
   auto request = ToWriteRequest(*req, options_.max_apply_operations);
   if (!request.ok()) return Done(ctx, request.status());
   auto* reactor = ctx->DefaultReactor();
-  store_->Submit(*std::move(request),
-                 [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
-                   if (!r.ok()) {
-                     reactor->Finish(ToGrpcStatus(r.status()));
-                     return;
-                   }
-                   resp->set_revision(r->revision);
-                   resp->mutable_results()->Reserve(
-                       static_cast<int>(r->results.size()));
-                   for (const auto& res : r->results) {
-                     auto* out = resp->add_results();
-                     ToProto(res.mapping, out->mutable_mapping());
-                     out->set_changed(res.changed);
-                   }
-                   reactor->Finish(grpc::Status::OK);
-                 });
+  store_->Submit(
+      *std::move(request),
+      [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
+        if (!r.ok()) {
+          reactor->Finish(ToGrpcStatus(r.status()));
+          return;
+        }
+        resp->set_revision(r->revision);
+        resp->mutable_results()->Reserve(static_cast<int>(r->results.size()));
+        for (const auto& res : r->results) {
+          auto* out = resp->add_results();
+          ToProto(res.mapping, out->mutable_mapping());
+          out->set_changed(res.changed);
+        }
+        reactor->Finish(grpc::Status::OK);
+      });
   return reactor;
 }
 
@@ -142,13 +142,13 @@ grpc::ServerUnaryReactor* MappingServiceImpl::Lookup(
       r = store_->LookupIdentifier(a->identifier);
       if (r.ok() && r->mapping.sir_prefix != a->prefix) {
         r = absl::NotFoundError(absl::StrCat(
-            "no task has SIR address ", FormatSirAddress(*a),
-            " (identifier ", FormatIdentifier(a->identifier),
-            " belongs to task \"", r->mapping.task, "\" under SIR prefix ",
+            "no task has SIR address ", FormatSirAddress(*a), " (identifier ",
+            FormatIdentifier(a->identifier), " belongs to task \"",
+            r->mapping.task, "\" under SIR prefix ",
             FormatSirPrefix(r->mapping.sir_prefix), ")"));
       } else if (!r.ok() && absl::IsNotFound(r.status())) {
-        r = absl::NotFoundError(absl::StrCat("no task has SIR address ",
-                                             FormatSirAddress(*a)));
+        r = absl::NotFoundError(
+            absl::StrCat("no task has SIR address ", FormatSirAddress(*a)));
       }
       break;
     }
@@ -165,8 +165,8 @@ grpc::ServerUnaryReactor* MappingServiceImpl::Lookup(
 grpc::ServerUnaryReactor* MappingServiceImpl::List(
     grpc::CallbackServerContext* ctx, const v1::ListRequest* req,
     v1::ListResponse* resp) {
-  auto options = ToListOptions(*req, options_.default_page_size,
-                               options_.max_page_size);
+  auto options =
+      ToListOptions(*req, options_.default_page_size, options_.max_page_size);
   if (!options.ok()) return Done(ctx, options.status());
   auto page = store_->List(*options);
   if (!page.ok()) {

@@ -6,10 +6,10 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "ila/v1/mapping.grpc.pb.h"
 #include "server/server.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ila::server {
@@ -104,8 +104,7 @@ TEST_F(MappingServiceTest, InvalidFieldsAreInvalidArgumentNamingTheField) {
 
 TEST_F(MappingServiceTest, LookupByTaskIdentifierAndSirAddress) {
   v1::RegisterTaskResponse reg;
-  ASSERT_TRUE(
-      Register("db/7", "2001:db8:100:0", &reg, "2000:0:0:42").ok());
+  ASSERT_TRUE(Register("db/7", "2001:db8:100:0", &reg, "2000:0:0:42").ok());
   EXPECT_EQ(reg.sir_address(), "fd00::2000:0:0:42");
   auto lookup = [&](auto set) {
     v1::LookupRequest req;
@@ -121,10 +120,12 @@ TEST_F(MappingServiceTest, LookupByTaskIdentifierAndSirAddress) {
   auto [s2, r2] = lookup([](auto& r) { r.set_identifier("2000:0:0:42"); });
   ASSERT_TRUE(s2.ok());
   EXPECT_EQ(r2.mapping().task(), "db/7");
-  auto [s3, r3] = lookup([](auto& r) { r.set_sir_address("fd00::2000:0:0:42"); });
+  auto [s3, r3] =
+      lookup([](auto& r) { r.set_sir_address("fd00::2000:0:0:42"); });
   ASSERT_TRUE(s3.ok());
   EXPECT_EQ(r3.mapping().task(), "db/7");
-  auto [s4, r4] = lookup([](auto& r) { r.set_sir_address("fd01::2000:0:0:42"); });
+  auto [s4, r4] =
+      lookup([](auto& r) { r.set_sir_address("fd01::2000:0:0:42"); });
   EXPECT_EQ(s4.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(s4.error_message(), HasSubstr("belongs to task \"db/7\""));
   auto [s5, r5] = lookup([](auto& r) { r.set_task("nope"); });
@@ -211,7 +212,8 @@ TEST_F(MappingServiceTest, ApplyIsAtomic) {
   grpc::ClientContext ctx;
   grpc::Status s = stub_->Apply(&ctx, big, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("101 operations exceed the limit of 100"));
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("101 operations exceed the limit of 100"));
 }
 
 TEST_F(MappingServiceTest, ListPagesFiltersAndStaysAtOneRevision) {
@@ -296,8 +298,8 @@ TEST_F(MappingServiceTest, ConcurrentClientsAllAcknowledgedAndDistinct) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
         v1::RegisterTaskResponse r;
-        grpc::Status s = Register(absl::StrCat("c", t, "/", i),
-                                  "2001:db8:100:0", &r);
+        grpc::Status s =
+            Register(absl::StrCat("c", t, "/", i), "2001:db8:100:0", &r);
         ASSERT_TRUE(s.ok()) << s.error_message();
         absl::MutexLock l(&mu);
         EXPECT_TRUE(revisions.insert(r.revision()).second);

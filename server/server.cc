@@ -43,8 +43,7 @@ void RouteGrpcLogging() {
 absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
     ServerOptions options) {
   std::unique_ptr<IlaServer> s(new IlaServer());
-  const std::string sync_mode(
-      storage::SyncModeName(options.store.sync_mode));
+  const std::string sync_mode(storage::SyncModeName(options.store.sync_mode));
   options.store.planner.max_operations = options.max_apply_operations;
   auto store = storage::RocksDbMappingStore::Open(std::move(options.store));
   if (!store.ok()) return store.status();

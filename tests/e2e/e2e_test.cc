@@ -1,0 +1,303 @@
+// End-to-end tests of the ila-server and ilactl binaries, including a crash
+// test: SIGKILL during a stream of acknowledged writes, restart, and every
+// acknowledged write is there.
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ila/v1/mapping.grpc.pb.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace ila {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::RunCommand;
+using testing::Subprocess;
+
+const std::string kBin = ILA_BIN_DIR;
+
+// ila-server as a child process on 127.0.0.1 with an ephemeral port.
+class ServerProcess {
+ public:
+  ServerProcess(const testing::TempDir& dir, const std::string& data_dir,
+                std::vector<std::string> extra = {}) {
+    port_file_ = dir.Sub("port");
+    std::filesystem::remove(port_file_);
+    std::vector<std::string> argv = {
+        kBin + "/ila-server", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+        "--port-file",        port_file_};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc_ = std::make_unique<Subprocess>(argv, dir.Sub("server.out"),
+                                         dir.Sub("server.err"));
+  }
+
+  // Waits (bounded) until the server wrote its port file; false if it died
+  // or the deadline passed.
+  bool WaitReady(absl::Duration timeout = absl::Seconds(30)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline && proc_->running()) {
+      std::string text = testing::ReadFileOrEmpty(port_file_);
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port_) &&
+          port_ > 0) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(10));  // polling another process
+    }
+    return false;
+  }
+
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  Subprocess& proc() { return *proc_; }
+
+ private:
+  std::string port_file_;
+  int port_ = 0;
+  std::unique_ptr<Subprocess> proc_;
+};
+
+testing::CommandResult Ilactl(const testing::TempDir& dir,
+                              const std::string& server,
+                              std::vector<std::string> args) {
+  std::vector<std::string> argv = {kBin + "/ilactl", "--server", server};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, dir.path());
+}
+
+TEST(EndToEnd, IlactlDrivesTheServerAndSigtermStopsCleanly) {
+  testing::TempDir dir;
+  ServerProcess server(dir, dir.Sub("db"));
+  ASSERT_TRUE(server.WaitReady()) << server.proc().err();
+  const std::string addr = server.address();
+
+  auto r = Ilactl(dir, addr,
+                  {"task", "register", "web/1", "--locator", "2001:db8:100:0",
+                   "--identifier", "2000:0:0:42", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"task\":\"web/1\""));
+  EXPECT_THAT(r.out, HasSubstr("\"identifier\":\"2000:0:0:42\""));
+  EXPECT_THAT(r.out, HasSubstr("\"sir_address\":\"fd00::2000:0:0:42\""));
+  EXPECT_THAT(r.out, HasSubstr("\"create_revision\":1"));
+
+  r = Ilactl(dir, addr,
+             {"task", "register", "web/2", "--locator", "0x20010db802000000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("registered web/2: identifier 2000:0:0:1"));
+
+  r = Ilactl(dir, addr,
+             {"task", "move", "web/1", "--locator", "2001:db8:300:0",
+              "--expect-revision", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("moved web/1 from locator 2001:db8:100:0 to "
+                               "2001:db8:300:0 (revision 3)"));
+
+  r = Ilactl(dir, addr,
+             {"task", "move", "web/1", "--locator", "2001:db8:400:0",
+              "--expect-revision", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION"));
+
+  for (const std::string key : {"web/1", "2000:0:0:42", "fd00::2000:0:0:42"}) {
+    r = Ilactl(dir, addr, {"get", key});
+    ASSERT_EQ(r.exit_code, 0) << key << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("web/1  2000:0:0:42  2001:db8:300:0")) << key;
+  }
+
+  r = Ilactl(dir, addr, {"list", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0);
+  std::vector<std::string> lines =
+      absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 2u);
+  for (const auto& line : lines) {
+    for (const char* key :
+         {"\"task\"", "\"identifier\"", "\"locator\"", "\"sir_prefix\"",
+          "\"sir_address\"", "\"create_revision\"", "\"mod_revision\""}) {
+      EXPECT_THAT(line, HasSubstr(key));
+    }
+  }
+  r = Ilactl(dir, addr, {"list", "--locator", "2001:db8:200:0"});
+  EXPECT_THAT(r.out, HasSubstr("web/2"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("web/1")));
+
+  r = Ilactl(dir, addr, {"task", "rm", "web/2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Ilactl(dir, addr, {"status", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("\"revision\":4,\"mapping_count\":1"));
+
+  // Errors: stderr, non-zero exit, the field and value named.
+  r = Ilactl(dir, addr,
+             {"task", "register", "x", "--locator", "2001:db8:zz:0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("INVALID_ARGUMENT: locator: \"2001:db8:zz:0\""));
+  EXPECT_TRUE(r.out.empty());
+  r = Ilactl(dir, addr, {"get", "nope"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND"));
+  r = Ilactl(dir, addr, {"task", "register", "x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--locator is required"));
+
+  server.proc().Signal(SIGTERM);
+  int status = server.proc().Wait();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_THAT(server.proc().err(),
+              HasSubstr("mapping store closed at revision 4"));
+
+  // The data survives the restart.
+  ServerProcess again(dir, dir.Sub("db"));
+  ASSERT_TRUE(again.WaitReady()) << again.proc().err();
+  r = Ilactl(dir, again.address(), {"get", "web/1", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"locator\":\"2001:db8:300:0\""));
+}
+
+TEST(EndToEnd, ServerRejectsBadFlagsWithAClearMessage) {
+  testing::TempDir dir;
+  auto r = RunCommand({kBin + "/ila-server", "--sync", "sometimes",
+                       "--data-dir", dir.Sub("db")},
+                      dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--sync: sync mode \"sometimes\""));
+  r = RunCommand({kBin + "/ila-server", "--sir-prefix", "0:0:0:0", "--data-dir",
+                  dir.Sub("db")},
+                 dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--sir-prefix"));
+}
+
+TEST(EndToEnd, ExampleConfigurationIsAccepted) {
+  testing::TempDir dir;
+  // Flags on the command line (listen, data dir) win over the file.
+  ServerProcess server(
+      dir, dir.Sub("db"),
+      {"--config", std::string(ILA_SOURCE_DIR) + "/deploy/ila-server.toml"});
+  ASSERT_TRUE(server.WaitReady()) << server.proc().err();
+  auto r = Ilactl(dir, server.address(), {"status", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"sync_mode\":\"always\""));
+
+  std::ofstream(dir.Sub("bad.toml")) << "sync = \"sometimes\"\n";
+  auto bad = RunCommand({kBin + "/ila-server", "--config", dir.Sub("bad.toml"),
+                         "--data-dir", dir.Sub("db2")},
+                        dir.path());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--sync: sync mode \"sometimes\""));
+}
+
+// What a writer thread had acknowledged for one task.
+struct Acked {
+  uint64_t identifier = 0;
+  uint64_t locator = 0;        // last acknowledged locator
+  uint64_t maybe_locator = 0;  // an unacknowledged move in flight, or 0
+};
+
+TEST(EndToEnd, CrashLosesNoAcknowledgedWrite) {
+  constexpr int kRounds = 5, kThreads = 8, kMaxOpsPerThread = 3000;
+  constexpr uint64_t kLocA = 0x20010db801000000, kLocB = 0x20010db802000000;
+  testing::TempDir dir;
+  const std::string data = dir.Sub("db");
+  std::mt19937 rng(12345);
+  absl::flat_hash_map<std::string, Acked> acked;  // across rounds
+  int64_t max_acked_revision = 0;
+
+  for (int round = 0; round < kRounds; ++round) {
+    ServerProcess server(dir, data, {"--log-level", "warn"});
+    ASSERT_TRUE(server.WaitReady()) << server.proc().err();
+    auto stub = v1::MappingService::NewStub(grpc::CreateChannel(
+        server.address(), grpc::InsecureChannelCredentials()));
+
+    // Everything acknowledged before the restart is there.
+    for (const auto& [task, a] : acked) {
+      v1::LookupRequest req;
+      req.set_task(task);
+      v1::LookupResponse resp;
+      grpc::ClientContext ctx;
+      grpc::Status s = stub->Lookup(&ctx, req, &resp);
+      ASSERT_TRUE(s.ok()) << "round " << round << ": acknowledged task " << task
+                          << " lost: " << s.error_message();
+      EXPECT_EQ(resp.mapping().identifier(), a.identifier) << task;
+      if (a.maybe_locator != 0) {
+        EXPECT_TRUE(resp.mapping().locator() == a.locator ||
+                    resp.mapping().locator() == a.maybe_locator)
+            << task;
+      } else {
+        EXPECT_EQ(resp.mapping().locator(), a.locator) << task;
+      }
+    }
+    {
+      v1::StatusResponse st;
+      grpc::ClientContext ctx;
+      ASSERT_TRUE(stub->Status(&ctx, v1::StatusRequest(), &st).ok());
+      EXPECT_GE(st.revision(), max_acked_revision);
+      EXPECT_GE(st.mapping_count(), static_cast<int64_t>(acked.size()));
+    }
+
+    // Concurrent writers; SIGKILL after a random number of acknowledgements.
+    const int kill_after = std::uniform_int_distribution<int>(50, 600)(rng);
+    absl::Mutex mu;
+    int acks = 0;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kMaxOpsPerThread; ++i) {
+          const std::string task = absl::StrCat("r", round, "/t", t, "/", i);
+          v1::RegisterTaskRequest reg;
+          reg.set_task(task);
+          reg.set_locator("2001:db8:100:0");
+          v1::RegisterTaskResponse rr;
+          grpc::ClientContext c1;
+          if (!stub->RegisterTask(&c1, reg, &rr).ok()) return;
+          {
+            absl::MutexLock l(&mu);
+            acked[task] = Acked{rr.mapping().identifier(), kLocA, 0};
+            max_acked_revision = std::max(max_acked_revision, rr.revision());
+            ++acks;
+          }
+          v1::MoveTaskRequest mv;
+          mv.set_task(task);
+          mv.set_locator("2001:db8:200:0");
+          v1::MoveTaskResponse mr;
+          grpc::ClientContext c2;
+          grpc::Status s = stub->MoveTask(&c2, mv, &mr);
+          absl::MutexLock l(&mu);
+          if (!s.ok()) {
+            acked[task].maybe_locator = kLocB;
+            return;
+          }
+          acked[task].locator = kLocB;
+          max_acked_revision = std::max(max_acked_revision, mr.revision());
+          ++acks;
+        }
+      });
+    }
+    {
+      absl::MutexLock l(&mu);
+      auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+        return acks >= kill_after;
+      };
+      mu.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60));
+    }
+    server.proc().Signal(SIGKILL);
+    server.proc().Wait();
+    for (auto& th : threads) th.join();
+  }
+  EXPECT_GT(acked.size(), 200u);
+}
+
+}  // namespace
+}  // namespace ila
