@@ -15,7 +15,31 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
+// A single-operation write request, or the error that validating it gave.
+template <typename Op>
+absl::StatusOr<storage::WriteRequest> Single(absl::StatusOr<Op> op) {
+  if (!op.ok()) return op.status();
+  return storage::WriteRequest{{*std::move(op)}, false};
+}
+
 }  // namespace
+
+// Submits `request` and finishes the RPC from the store's completion: `fill`
+// writes the response on success. Never blocks the gRPC thread.
+template <typename Fill>
+grpc::ServerUnaryReactor* MappingServiceImpl::Commit(
+    grpc::CallbackServerContext* ctx,
+    absl::StatusOr<storage::WriteRequest> request, Fill fill) {
+  if (!request.ok()) return Done(ctx, request.status());
+  auto* reactor = ctx->DefaultReactor();
+  store_->Submit(*std::move(request),
+                 [reactor, fill = std::move(fill)](
+                     absl::StatusOr<storage::CommitResult> r) mutable {
+                   if (r.ok()) fill(*r);
+                   reactor->Finish(ToGrpcStatus(r.status()));
+                 });
+  return reactor;
+}
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -30,92 +54,55 @@ MappingServiceImpl::MappingServiceImpl(storage::MappingStore* store,
 grpc::ServerUnaryReactor* MappingServiceImpl::RegisterTask(
     grpc::CallbackServerContext* ctx, const v1::RegisterTaskRequest* req,
     v1::RegisterTaskResponse* resp) {
-  auto op = ToRegisterOp(*req);
-  if (!op.ok()) return Done(ctx, op.status());
-  auto* reactor = ctx->DefaultReactor();
-  store_->Submit(
-      storage::WriteRequest{{*std::move(op)}, false},
-      [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
-        if (!r.ok()) {
-          reactor->Finish(ToGrpcStatus(r.status()));
-          return;
-        }
-        const storage::OperationResult& res = r->results[0];
+  return Commit(
+      ctx, Single(ToRegisterOp(*req)), [resp](const storage::CommitResult& r) {
+        const storage::OperationResult& res = r.results[0];
         ToProto(res.mapping, resp->mutable_mapping());
         resp->set_sir_address(FormatSirAddress(res.mapping.sir_address()));
-        resp->set_revision(r->revision);
+        resp->set_revision(r.revision);
         resp->set_created(res.changed);
-        reactor->Finish(grpc::Status::OK);
       });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* MappingServiceImpl::MoveTask(
     grpc::CallbackServerContext* ctx, const v1::MoveTaskRequest* req,
     v1::MoveTaskResponse* resp) {
-  auto op = ToMoveOp(*req);
-  if (!op.ok()) return Done(ctx, op.status());
-  auto* reactor = ctx->DefaultReactor();
-  store_->Submit(storage::WriteRequest{{*std::move(op)}, false},
-                 [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
-                   if (!r.ok()) {
-                     reactor->Finish(ToGrpcStatus(r.status()));
-                     return;
-                   }
-                   const storage::OperationResult& res = r->results[0];
-                   ToProto(res.mapping, resp->mutable_mapping());
-                   resp->set_revision(r->revision);
-                   resp->set_changed(res.changed);
-                   if (res.previous) {
-                     resp->set_previous_locator(res.previous->locator.value);
-                   }
-                   reactor->Finish(grpc::Status::OK);
-                 });
-  return reactor;
+  return Commit(ctx, Single(ToMoveOp(*req)),
+                [resp](const storage::CommitResult& r) {
+                  const storage::OperationResult& res = r.results[0];
+                  ToProto(res.mapping, resp->mutable_mapping());
+                  resp->set_revision(r.revision);
+                  resp->set_changed(res.changed);
+                  if (res.previous) {
+                    resp->set_previous_locator(res.previous->locator.value);
+                  }
+                });
 }
 
 grpc::ServerUnaryReactor* MappingServiceImpl::UnregisterTask(
     grpc::CallbackServerContext* ctx, const v1::UnregisterTaskRequest* req,
     v1::UnregisterTaskResponse* resp) {
-  auto op = ToUnregisterOp(*req);
-  if (!op.ok()) return Done(ctx, op.status());
-  auto* reactor = ctx->DefaultReactor();
-  store_->Submit(storage::WriteRequest{{*std::move(op)}, false},
-                 [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
-                   if (!r.ok()) {
-                     reactor->Finish(ToGrpcStatus(r.status()));
-                     return;
-                   }
-                   ToProto(r->results[0].mapping, resp->mutable_mapping());
-                   resp->set_revision(r->revision);
-                   reactor->Finish(grpc::Status::OK);
-                 });
-  return reactor;
+  return Commit(ctx, Single(ToUnregisterOp(*req)),
+                [resp](const storage::CommitResult& r) {
+                  ToProto(r.results[0].mapping, resp->mutable_mapping());
+                  resp->set_revision(r.revision);
+                });
 }
 
 grpc::ServerUnaryReactor* MappingServiceImpl::Apply(
     grpc::CallbackServerContext* ctx, const v1::ApplyRequest* req,
     v1::ApplyResponse* resp) {
-  auto request = ToWriteRequest(*req, options_.max_apply_operations);
-  if (!request.ok()) return Done(ctx, request.status());
-  auto* reactor = ctx->DefaultReactor();
-  store_->Submit(
-      *std::move(request),
-      [reactor, resp](absl::StatusOr<storage::CommitResult> r) {
-        if (!r.ok()) {
-          reactor->Finish(ToGrpcStatus(r.status()));
-          return;
-        }
-        resp->set_revision(r->revision);
-        resp->mutable_results()->Reserve(static_cast<int>(r->results.size()));
-        for (const auto& res : r->results) {
+  return Commit(
+      ctx, ToWriteRequest(*req, options_.max_apply_operations),
+      [resp](const storage::CommitResult& r) {
+        resp->set_revision(r.revision);
+        resp->mutable_results()->Reserve(static_cast<int>(r.results.size()));
+        for (const auto& res : r.results) {
           auto* out = resp->add_results();
           ToProto(res.mapping, out->mutable_mapping());
           out->set_changed(res.changed);
         }
-        reactor->Finish(grpc::Status::OK);
       });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* MappingServiceImpl::Lookup(

@@ -46,6 +46,11 @@ class MappingServiceImpl final : public v1::MappingService::CallbackService {
                                    v1::StatusResponse* resp) override;
 
  private:
+  template <typename Fill>
+  grpc::ServerUnaryReactor* Commit(
+      grpc::CallbackServerContext* ctx,
+      absl::StatusOr<storage::WriteRequest> request, Fill fill);
+
   storage::MappingStore* const store_;
   const MappingServiceOptions options_;
 };

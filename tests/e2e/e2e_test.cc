@@ -132,6 +132,13 @@ TEST(EndToEnd, IlactlDrivesTheServerAndSigtermStopsCleanly) {
   EXPECT_THAT(r.out, HasSubstr("web/2"));
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("web/1")));
 
+  // ILA_SERVER picks the server when --server is absent.
+  setenv("ILA_SERVER", addr.c_str(), 1);
+  r = RunCommand({kBin + "/ilactl", "get", "web/2"}, dir.path());
+  unsetenv("ILA_SERVER");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("web/2"));
+
   r = Ilactl(dir, addr, {"task", "rm", "web/2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = Ilactl(dir, addr, {"status", "-o", "json"});
