@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/runtime.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -122,6 +123,7 @@ Result RunMode(const Config& cfg, storage::SyncMode mode) {
 
 int main(int argc, char** argv) {
   using namespace ila::bench;
+  ila::InitRuntime();
   CLI::App app{"write_bench: ila-server durable write throughput"};
   Config cfg;
   app.add_option("--tasks", cfg.tasks, "mappings written per workload")

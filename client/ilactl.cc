@@ -9,6 +9,7 @@
 #include "client/format.h"
 #include "client/ila_client.h"
 #include "common/address.h"
+#include "common/runtime.h"
 #include "common/version.h"
 #include "ila/v1/mapping.grpc.pb.h"
 
@@ -218,6 +219,7 @@ int DoStatus(const Globals& g, v1::MappingService::Stub& stub) {
 }
 
 int Main(int argc, char** argv) {
+  ila::InitRuntime();
   CLI::App app{"ilactl: operate the ILA control plane"};
   app.set_version_flag("--version", std::string(Version()));
   app.require_subcommand(1);

@@ -11,9 +11,11 @@ endfunction()
 # ila_test(NAME SOURCES... LIBS ... [LABELS ...])
 function(ila_test name)
   cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
-  add_executable(${name} ${T_SOURCES})
+  add_executable(${name} ${T_SOURCES}
+                         ${PROJECT_SOURCE_DIR}/tests/testing/test_main.cc)
   ila_target_warnings(${name})
-  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gmock GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE ${T_LIBS} ila_common GTest::gmock
+                                        GTest::gtest)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY
                                            ${CMAKE_BINARY_DIR}/tests)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/address.h"
 #include "common/logging.h"
+#include "common/runtime.h"
 #include "common/version.h"
 #include "server/server.h"
 
@@ -30,6 +31,7 @@ bool WriteFileAtomically(const std::string& path, const std::string& content) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ila::InitRuntime();
   CLI::App app{"ila-server: the ILA identifier -> locator mapping database"};
   app.set_version_flag("--version", std::string(ila::Version()));
   app.set_config("--config", "", "read flags from this TOML file");

@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "common/version.h"
 #include "server/mapping_service.h"
+#include "server/stream_service.h"
 
 namespace ila::server {
 
@@ -49,6 +50,15 @@ absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
   if (!store.ok()) return store.status();
   s->store_ = *std::move(store);
 
+  s->hub_ = std::make_unique<StreamHub>(s->store_.get(), options.streams);
+  s->store_->AddCommitObserver(s->hub_.get());
+  if (absl::Status st = s->hub_->Start(); !st.ok()) {
+    s->store_->Close();
+    return st;
+  }
+  s->stream_service_ = std::make_unique<MappingStreamImpl>(s->hub_.get());
+  s->diagnostics_service_ = std::make_unique<DiagnosticsImpl>(s->hub_.get());
+
   MappingServiceOptions service_options;
   service_options.max_apply_operations = options.max_apply_operations;
   service_options.sync_mode = sync_mode;
@@ -61,9 +71,23 @@ absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
                            &s->port_);
   builder.RegisterService(s->mapping_service_.get());
+  builder.RegisterService(s->stream_service_.get());
+  builder.RegisterService(s->diagnostics_service_.get());
+  builder.AddChannelArgument(
+      GRPC_ARG_KEEPALIVE_TIME_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_time)));
+  builder.AddChannelArgument(
+      GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options.keepalive_timeout)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Let subscribers ping as often as every 10 s without being cut off.
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     s->server_.reset();
+    s->hub_->Stop();
     s->store_->Close();
     return absl::UnavailableError(absl::StrCat(
         "listen: cannot serve on \"", options.listen,
@@ -91,9 +115,11 @@ void IlaServer::Shutdown(absl::Duration grace) {
   }
   if (server_) {
     server_->GetHealthCheckService()->SetServingStatus(false);
+    hub_->CloseAll();
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
   }
+  if (hub_) hub_->Stop();
   if (store_) store_->Close();
   ILA_LOG_INFO("ila-server stopped");
 }

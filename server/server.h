@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/stream_hub.h"
 #include "storage/rocksdb_store.h"
 
 namespace grpc {
@@ -26,6 +27,11 @@ struct ServerOptions {
   std::string listen = "localhost:50051";  // host:port; port 0 = any
   storage::RocksDbStoreOptions store;
   size_t max_apply_operations = 10000;
+  StreamHubOptions streams;
+  // HTTP/2 keepalive pings on idle connections, so half-open streams are
+  // noticed within keepalive_time + keepalive_timeout.
+  absl::Duration keepalive_time = absl::Seconds(30);
+  absl::Duration keepalive_timeout = absl::Seconds(10);
 };
 
 class IlaServer {
@@ -37,16 +43,21 @@ class IlaServer {
   // The bound port (useful with port 0).
   int port() const { return port_; }
   storage::MappingStore* store() const { return store_.get(); }
+  StreamHub* hub() const { return hub_.get(); }
 
   // Stops accepting RPCs, waits up to `grace` for running ones (cancels the
-  // rest), then closes the store. Idempotent.
+  // rest), then closes the store. Streams are ended first (UNAVAILABLE, so
+  // subscribers reconnect elsewhere). Idempotent.
   void Shutdown(absl::Duration grace = absl::Seconds(10));
 
  private:
   IlaServer() = default;
 
   std::unique_ptr<storage::RocksDbMappingStore> store_;
+  std::unique_ptr<StreamHub> hub_;
   std::unique_ptr<grpc::Service> mapping_service_;
+  std::unique_ptr<grpc::Service> stream_service_;
+  std::unique_ptr<grpc::Service> diagnostics_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Mutex mu_;

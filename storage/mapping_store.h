@@ -32,6 +32,21 @@ class CommitObserver {
       const std::vector<std::shared_ptr<const ChangeSet>>& change_sets) = 0;
 };
 
+// A consistent view of every mapping at one revision, read in identifier
+// order in pieces (stream snapshots). Holds a database snapshot until
+// destroyed.
+//
+// Thread-safety: one thread at a time. REQUIRES: destroyed before the store
+// is closed.
+class MappingSnapshot {
+ public:
+  virtual ~MappingSnapshot() = default;
+  virtual int64_t revision() const = 0;
+  // Appends up to `max` further mappings to `out`; false once none are left.
+  virtual absl::StatusOr<bool> ReadNext(size_t max,
+                                        std::vector<Mapping>* out) = 0;
+};
+
 class MappingStore {
  public:
   virtual ~MappingStore() = default;
@@ -58,6 +73,9 @@ class MappingStore {
   // when revision after+1 is compacted away.
   virtual absl::StatusOr<std::vector<ChangeSet>> ReadChanges(int64_t after,
                                                              size_t max) = 0;
+
+  // A snapshot of all mappings at the current revision.
+  virtual absl::StatusOr<std::unique_ptr<MappingSnapshot>> OpenSnapshot() = 0;
 
   // REQUIRES: `observer` outlives the store.
   virtual void AddCommitObserver(CommitObserver* observer) = 0;

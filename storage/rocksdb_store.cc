@@ -512,6 +512,46 @@ absl::StatusOr<std::vector<ChangeSet>> RocksDbMappingStore::ReadChanges(
   return out;
 }
 
+class RocksDbMappingStore::Snapshot final : public MappingSnapshot {
+ public:
+  Snapshot(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* mappings)
+      : snapshot_(db) {
+    read_options_.snapshot = snapshot_.snapshot();
+    iterator_.reset(db->NewIterator(read_options_, mappings));
+    iterator_->SeekToFirst();
+  }
+  int64_t revision() const override { return revision_; }
+  void set_revision(int64_t r) { revision_ = r; }
+  const rocksdb::Snapshot* snapshot() { return snapshot_.snapshot(); }
+
+  absl::StatusOr<bool> ReadNext(size_t max,
+                                std::vector<Mapping>* out) override {
+    for (size_t n = 0; n < max && iterator_->Valid(); ++n, iterator_->Next()) {
+      ILA_ASSIGN_OR_RETURN(Mapping m,
+                           DecodeMapping(absl::string_view(
+                               iterator_->value().data(),
+                               iterator_->value().size())));
+      out->push_back(std::move(m));
+    }
+    ILA_RETURN_IF_ERROR(FromRocks(iterator_->status(), "reading a snapshot"));
+    return iterator_->Valid();
+  }
+
+ private:
+  rocksdb::ManagedSnapshot snapshot_;
+  rocksdb::ReadOptions read_options_;
+  std::unique_ptr<rocksdb::Iterator> iterator_;
+  int64_t revision_ = 0;
+};
+
+absl::StatusOr<std::unique_ptr<MappingSnapshot>>
+RocksDbMappingStore::OpenSnapshot() {
+  auto snap = std::make_unique<Snapshot>(db_, mappings_);
+  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap->snapshot()));
+  snap->set_revision(meta.revision);
+  return snap;
+}
+
 void RocksDbMappingStore::AddCommitObserver(CommitObserver* observer) {
   absl::MutexLock l(&observers_mu_);
   observers_.push_back(observer);

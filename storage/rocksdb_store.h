@@ -83,6 +83,7 @@ class RocksDbMappingStore final : public MappingStore {
   absl::StatusOr<StoreStatus> Status() override;
   absl::StatusOr<std::vector<ChangeSet>> ReadChanges(int64_t after,
                                                      size_t max) override;
+  absl::StatusOr<std::unique_ptr<MappingSnapshot>> OpenSnapshot() override;
   void AddCommitObserver(CommitObserver* observer) override;
 
   SyncMode sync_mode() const { return options_.sync_mode; }
@@ -103,6 +104,7 @@ class RocksDbMappingStore final : public MappingStore {
     absl::Time last_used;
   };
   class DbReader;
+  class Snapshot;
 
   explicit RocksDbMappingStore(RocksDbStoreOptions options);
   absl::Status OpenDb();

@@ -241,6 +241,31 @@ TEST_P(RocksDbStoreTest, ListPagesAreConsistentAtOneRevision) {
   EXPECT_TRUE(store_->List(by_prefix)->mappings.empty());
 }
 
+TEST_P(RocksDbStoreTest, SnapshotReadsOneRevisionInPieces) {
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_TRUE(store_->Commit(One(Reg("t" + std::to_string(i)))).ok());
+  }
+  auto snap = store_->OpenSnapshot();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ((*snap)->revision(), 25);
+  ASSERT_TRUE(store_->Commit(One(Reg("late"))).ok());
+  ASSERT_TRUE(store_->Commit(One(UnregisterOp{"t3", std::nullopt})).ok());
+  std::vector<Mapping> all;
+  int reads = 0;
+  for (;;) {
+    auto more = (*snap)->ReadNext(10, &all);
+    ASSERT_TRUE(more.ok());
+    ++reads;
+    if (!*more) break;
+  }
+  EXPECT_EQ(reads, 3);
+  ASSERT_EQ(all.size(), 25u);
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_LT(all[i - 1].identifier, all[i].identifier);
+  }
+  snap->reset();
+}
+
 TEST_P(RocksDbStoreTest, UnfinishedListExpires) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(store_->Commit(One(Reg("t" + std::to_string(i)))).ok());

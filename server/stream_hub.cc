@@ -1,0 +1,498 @@
+#include "server/stream_hub.h"
+
+#include <grpcpp/impl/codegen/proto_utils.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "server/convert.h"
+
+namespace ila::server {
+namespace {
+
+grpc::ByteBuffer Serialize(const v1::SubscribeResponse& message) {
+  grpc::ByteBuffer buffer;
+  bool own = false;
+  grpc::Status s = grpc::SerializationTraits<v1::SubscribeResponse>::Serialize(
+      message, &buffer, &own);
+  if (!s.ok())
+    ILA_LOG_ERROR("serializing a stream message: {}", s.error_message());
+  return buffer;
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  if (t == absl::InfinitePast()) return;
+  const int64_t nanos = absl::ToUnixNanos(t);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+absl::Status ValidateNode(const std::string& node) {
+  if (node.empty() || node.size() > 253) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hello.node: must be 1 to 253 bytes, got ", node.size()));
+  }
+  for (unsigned char c : node) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "hello.node: \"", node.substr(0, 64),
+          "\" must be printable ASCII without spaces (a host name)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+StreamHub::StreamHub(storage::MappingStore* store, StreamHubOptions options)
+    : store_(store), options_([&] {
+        if (!options.clock) options.clock = [] { return absl::Now(); };
+        return options;
+      }()) {}
+
+StreamHub::~StreamHub() {
+  CloseAll();
+  Stop();
+}
+
+absl::Status StreamHub::Start() {
+  ILA_ASSIGN_OR_RETURN(storage::StoreStatus st, store_->Status());
+  {
+    absl::MutexLock l(&mu_);
+    latest_revision_ = std::max(latest_revision_, st.revision);
+  }
+  fan_out_ = std::thread([this] { FanOutLoop(); });
+  return absl::OkStatus();
+}
+
+void StreamHub::CloseAll() {
+  std::vector<std::shared_ptr<Subscription>> subs;
+  {
+    absl::MutexLock l(&mu_);
+    closing_ = true;
+    for (auto& [id, s] : subscriptions_) subs.push_back(s);
+  }
+  for (auto& s : subs) {
+    absl::MutexLock l(&s->sink_mu_);
+    if (s->sink_ != nullptr) {
+      s->sink_->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "ila-server is shutting down; reconnect"));
+    }
+  }
+}
+
+void StreamHub::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+  }
+  if (fan_out_.joinable()) fan_out_.join();
+}
+
+void StreamHub::OnCommit(
+    const std::vector<std::shared_ptr<const storage::ChangeSet>>& change_sets) {
+  absl::MutexLock l(&mu_);
+  for (const auto& set : change_sets) {
+    if (ring_.empty() ||
+        set->revision !=
+            ring_first_revision_ + static_cast<int64_t>(ring_.size())) {
+      ring_.clear();
+      ring_changes_ = 0;
+      ring_first_revision_ = set->revision;
+    }
+    ring_.push_back(set);
+    ring_changes_ += set->changes.size();
+    latest_revision_ = std::max(latest_revision_, set->revision);
+  }
+  while (ring_changes_ > options_.ring_max_changes && ring_.size() > 1) {
+    ring_changes_ -= ring_.front()->changes.size();
+    ring_.pop_front();
+    ++ring_first_revision_;
+  }
+  wake_pending_ = true;
+}
+
+void StreamHub::FanOutLoop() {
+  // Ticks at least this often so that heartbeats and paced subscribers go
+  // out without a commit to trigger them.
+  const absl::Duration tick = std::max(
+      options_.batch_delay,
+      std::min(options_.progress_interval / 4, absl::Milliseconds(50)));
+  absl::MutexLock l(&mu_);
+  while (!stopping_) {
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return wake_pending_ || stopping_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&ready), tick);
+    if (stopping_) break;
+    if (wake_pending_ && options_.batch_delay > absl::ZeroDuration()) {
+      // Let more commits gather into the same messages.
+      auto stop = [this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), options_.batch_delay);
+      if (stopping_) break;
+    }
+    wake_pending_ = false;
+    std::vector<std::shared_ptr<Subscription>> subs;
+    subs.reserve(subscriptions_.size());
+    for (auto& [id, s] : subscriptions_) subs.push_back(s);
+    mu_.Unlock();
+    for (auto& s : subs) {
+      absl::MutexLock sl(&s->sink_mu_);
+      if (s->sink_ != nullptr) s->sink_->Wake();
+    }
+    subs.clear();
+    mu_.Lock();
+  }
+}
+
+int64_t StreamHub::latest_revision() {
+  absl::MutexLock l(&mu_);
+  return latest_revision_;
+}
+
+StreamHub::Stats StreamHub::stats() {
+  absl::MutexLock l(&mu_);
+  return stats_;
+}
+
+size_t StreamHub::subscriber_count() {
+  absl::MutexLock l(&mu_);
+  return subscriptions_.size();
+}
+
+absl::StatusOr<std::shared_ptr<Subscription>> StreamHub::Add(
+    const v1::Hello& hello, const std::string& peer, SubscriberSink* sink) {
+  ILA_RETURN_IF_ERROR(ValidateNode(hello.node()));
+  if (hello.role() == v1::NODE_ROLE_UNSPECIFIED ||
+      !v1::NodeRole_IsValid(hello.role())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hello.role: ", hello.role(), " is not router, host or observer"));
+  }
+  if (hello.resume_revision() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hello.resume_revision: ", hello.resume_revision(), " is negative"));
+  }
+  auto filter = ParseFilter(hello.filter());
+  if (!filter.ok()) return Annotate(filter.status(), "hello");
+
+  auto sub = std::make_shared<Subscription>();
+  int64_t known = latest_revision();
+  if (hello.resume_revision() > known) {
+    auto st = store_->Status();
+    if (st.ok()) known = std::max(known, st->revision);
+  }
+  {
+    absl::MutexLock sl(&sub->mu_);
+    sub->hello_ = hello;
+    sub->filter_ = *std::move(filter);
+    sub->filter_key_ = sub->filter_.Key();
+    sub->peer_ = peer;
+    sub->connected_since_ = Now();
+    sub->last_message_time_ = Now();
+    if (hello.resume_revision() == 0) {
+      sub->phase_ = Subscription::Phase::kNeedSnapshot;
+    } else if (hello.resume_revision() > known) {
+      // The subscriber has seen revisions this server never had (e.g. the
+      // server was restored from an older backup): resync from a snapshot.
+      ILA_LOG_WARN(
+          "subscriber {} resumes from revision {} but the server is at {}; "
+          "sending a snapshot",
+          hello.node(), hello.resume_revision(), known);
+      sub->phase_ = Subscription::Phase::kNeedSnapshot;
+    } else {
+      sub->phase_ = Subscription::Phase::kStreaming;
+      sub->next_revision_ = hello.resume_revision() + 1;
+      sub->last_sent_revision_ = hello.resume_revision();
+    }
+  }
+  {
+    absl::MutexLock sl(&sub->sink_mu_);
+    sub->sink_ = sink;
+  }
+  absl::MutexLock l(&mu_);
+  if (closing_) {
+    return absl::UnavailableError("ila-server is shutting down; reconnect");
+  }
+  sub->id_ = next_id_++;
+  subscriptions_[sub->id_] = sub;
+  ILA_LOG_INFO("subscriber {} ({}) from {} connected, resume revision {}",
+               hello.node(), v1::NodeRole_Name(hello.role()), peer,
+               hello.resume_revision());
+  return sub;
+}
+
+void StreamHub::Remove(const std::shared_ptr<Subscription>& sub) {
+  {
+    absl::MutexLock sl(&sub->sink_mu_);
+    sub->sink_ = nullptr;
+  }
+  {
+    absl::MutexLock sl(&sub->mu_);
+    sub->snapshot_.reset();  // release the database snapshot now
+    ILA_LOG_INFO("subscriber {} disconnected at revision {} (acked {})",
+                 sub->hello_.node(), sub->last_sent_revision_,
+                 sub->last_acked_revision_);
+  }
+  absl::MutexLock l(&mu_);
+  subscriptions_.erase(sub->id_);
+}
+
+absl::Status StreamHub::OnAck(Subscription& sub, const v1::Ack& ack) {
+  absl::MutexLock sl(&sub.mu_);
+  if (ack.applied_revision() > sub.last_sent_revision_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ack.applied_revision: ", ack.applied_revision(),
+        " is ahead of the last revision sent, ", sub.last_sent_revision_));
+  }
+  sub.last_acked_revision_ =
+      std::max(sub.last_acked_revision_, ack.applied_revision());
+  sub.last_ack_time_ = Now();
+  return absl::OkStatus();
+}
+
+void StreamHub::OnNack(Subscription& sub, const v1::Nack& nack) {
+  absl::MutexLock sl(&sub.mu_);
+  sub.last_nack_revision_ = nack.revision();
+  sub.last_nack_error_ = nack.error().substr(0, 1024);
+  sub.last_nack_time_ = Now();
+  ILA_LOG_WARN("subscriber {} could not apply revision {}: {}",
+               sub.hello_.node(), nack.revision(), sub.last_nack_error_);
+}
+
+absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextMessage(
+    Subscription& sub) {
+  absl::MutexLock sl(&sub.mu_);
+  auto next = NextLocked(sub);
+  if (next.ok() && next->has_value()) {
+    ++sub.messages_sent_;
+    sub.last_message_time_ = Now();
+  }
+  return next;
+}
+
+absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextLocked(
+    Subscription& sub) {
+  // Each turn handles up to max_revisions_per_message revisions; ranges that
+  // change nothing for the filter are skipped. Bounded, then Progress.
+  for (int turn = 0; turn < 256; ++turn) {
+    if (sub.phase_ != Subscription::Phase::kStreaming) {
+      return NextSnapshotMessage(sub);
+    }
+    const int64_t latest = latest_revision();
+    if (sub.next_revision_ > latest) break;
+    if (Now() - sub.last_message_time_ < options_.batch_delay) {
+      // Paced: the fan-out's next sweep comes back for it.
+      absl::MutexLock l(&mu_);
+      wake_pending_ = true;
+      return std::nullopt;
+    }
+    auto sets = ChangesFrom(sub.next_revision_);
+    if (absl::IsOutOfRange(sets.status()) || absl::IsDataLoss(sets.status())) {
+      ILA_LOG_INFO("subscriber {} needs revision {}: {}; sending a snapshot",
+                   sub.hello_.node(), sub.next_revision_,
+                   sets.status().message());
+      sub.phase_ = Subscription::Phase::kNeedSnapshot;
+      continue;
+    }
+    if (!sets.ok()) return sets.status();
+    if (sets->empty()) break;
+    const std::string key =
+        absl::StrCat(sets->front()->revision, "-", sets->back()->revision, "|",
+                     sub.filter_key_);
+    std::shared_ptr<const CachedMessage> message;
+    {
+      absl::MutexLock l(&mu_);
+      if (auto it = cache_.find(key); it != cache_.end()) {
+        message = it->second;
+        ++stats_.updates_reused;
+      }
+    }
+    if (message == nullptr) {
+      message = BuildUpdates(*sets, sub.filter_, key);
+    }
+    sub.next_revision_ = sets->back()->revision + 1;
+    if (message->empty) {
+      sub.skipped_since_sent_ = true;
+      continue;
+    }
+    sub.last_sent_revision_ = sets->back()->revision;
+    sub.skipped_since_sent_ = false;
+    return message->bytes;
+  }
+  // Caught up (or done a bounded amount of skipping): Progress when revisions
+  // were skipped, or as a heartbeat.
+  const int64_t sent_through = sub.next_revision_ - 1;
+  const absl::Duration quiet = Now() - sub.last_message_time_;
+  if ((sub.skipped_since_sent_ && quiet >= options_.batch_delay) ||
+      quiet >= options_.progress_interval) {
+    sub.skipped_since_sent_ = false;
+    sub.last_sent_revision_ = sent_through;
+    v1::SubscribeResponse resp;
+    resp.mutable_progress()->set_revision(sent_through);
+    return Serialize(resp);
+  }
+  if (sub.skipped_since_sent_) {  // paced: the next sweep sends it
+    absl::MutexLock l(&mu_);
+    wake_pending_ = true;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextSnapshotMessage(
+    Subscription& sub) {
+  v1::SubscribeResponse resp;
+  if (sub.phase_ == Subscription::Phase::kNeedSnapshot) {
+    ILA_ASSIGN_OR_RETURN(sub.snapshot_, store_->OpenSnapshot());
+    sub.phase_ = Subscription::Phase::kSnapshot;
+    sub.snapshot_count_ = 0;
+    sub.snapshot_done_ = false;
+    ++sub.snapshots_sent_;
+    resp.mutable_snapshot_begin()->set_revision(sub.snapshot_->revision());
+    return Serialize(resp);
+  }
+  const size_t chunk_size = options_.snapshot_chunk_mappings;
+  auto* chunk = resp.mutable_snapshot_chunk();
+  std::vector<storage::Mapping> batch;
+  while (!sub.snapshot_done_ &&
+         static_cast<size_t>(chunk->mappings_size()) < chunk_size) {
+    batch.clear();
+    ILA_ASSIGN_OR_RETURN(
+        bool more,
+        sub.snapshot_->ReadNext(chunk_size - chunk->mappings_size(), &batch));
+    for (const auto& m : batch) {
+      if (sub.filter_.Matches(m)) ToProto(m, chunk->add_mappings());
+    }
+    if (!more) sub.snapshot_done_ = true;
+  }
+  if (chunk->mappings_size() > 0) {
+    sub.snapshot_count_ += chunk->mappings_size();
+    return Serialize(resp);
+  }
+  const int64_t revision = sub.snapshot_->revision();
+  resp.mutable_snapshot_end()->set_revision(revision);
+  resp.mutable_snapshot_end()->set_mapping_count(sub.snapshot_count_);
+  sub.snapshot_.reset();
+  sub.phase_ = Subscription::Phase::kStreaming;
+  sub.next_revision_ = revision + 1;
+  sub.last_sent_revision_ = revision;
+  sub.skipped_since_sent_ = false;
+  return Serialize(resp);
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<const storage::ChangeSet>>>
+StreamHub::ChangesFrom(int64_t from) {
+  std::vector<std::shared_ptr<const storage::ChangeSet>> out;
+  size_t changes = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (from > latest_revision_) return out;
+    if (!ring_.empty() && from >= ring_first_revision_) {
+      for (size_t i = static_cast<size_t>(from - ring_first_revision_);
+           i < ring_.size() && out.size() < options_.max_revisions_per_message;
+           ++i) {
+        if (!out.empty() && changes + ring_[i]->changes.size() >
+                                options_.max_changes_per_message) {
+          break;
+        }
+        changes += ring_[i]->changes.size();
+        out.push_back(ring_[i]);
+      }
+      return out;
+    }
+  }
+  // Fell off the ring: the store's change log (OUT_OF_RANGE if compacted).
+  ILA_ASSIGN_OR_RETURN(
+      std::vector<storage::ChangeSet> sets,
+      store_->ReadChanges(from - 1, options_.max_revisions_per_message));
+  if (sets.empty() || sets.front().revision != from) {
+    return absl::DataLossError(
+        absl::StrCat("the change log has no revision ", from, " (it starts at ",
+                     sets.empty() ? 0 : sets.front().revision, ")"));
+  }
+  for (auto& set : sets) {
+    if (!out.empty() &&
+        changes + set.changes.size() > options_.max_changes_per_message) {
+      break;
+    }
+    changes += set.changes.size();
+    out.push_back(std::make_shared<const storage::ChangeSet>(std::move(set)));
+  }
+  return out;
+}
+
+std::shared_ptr<const StreamHub::CachedMessage> StreamHub::BuildUpdates(
+    const std::vector<std::shared_ptr<const storage::ChangeSet>>& sets,
+    const StreamFilter& filter, const std::string& key) {
+  v1::SubscribeResponse resp;
+  auto* updates = resp.mutable_updates();
+  for (const auto& set : sets) {
+    v1::Update* u = updates->add_updates();
+    if (!FilterChangeSet(*set, filter, u))
+      updates->mutable_updates()->RemoveLast();
+  }
+  auto message = std::make_shared<CachedMessage>();
+  message->empty = updates->updates_size() == 0;
+  if (!message->empty) message->bytes = Serialize(resp);
+  absl::MutexLock l(&mu_);
+  ++stats_.updates_built;
+  if (cache_.emplace(key, message).second) {
+    cache_order_.push_back(key);
+    while (cache_order_.size() > options_.message_cache_entries) {
+      cache_.erase(cache_order_.front());
+      cache_order_.pop_front();
+    }
+  }
+  return message;
+}
+
+v1::ListSubscribersResponse StreamHub::ListSubscribers() {
+  v1::ListSubscribersResponse resp;
+  std::vector<std::shared_ptr<Subscription>> subs;
+  {
+    absl::MutexLock l(&mu_);
+    resp.set_revision(latest_revision_);
+    for (auto& [id, s] : subscriptions_) subs.push_back(s);
+  }
+  const absl::Time now = Now();
+  for (auto& s : subs) {
+    absl::MutexLock sl(&s->mu_);
+    v1::SubscriberInfo* info = resp.add_subscribers();
+    info->set_id(s->id_);
+    info->set_node(s->hello_.node());
+    info->set_role(s->hello_.role());
+    *info->mutable_filter() = s->hello_.filter();
+    info->set_peer(s->peer_);
+    SetTime(s->connected_since_, info->mutable_connected_since());
+    info->set_resume_revision(s->hello_.resume_revision());
+    info->set_last_sent_revision(s->last_sent_revision_);
+    info->set_last_acked_revision(s->last_acked_revision_);
+    SetTime(s->last_ack_time_, info->mutable_last_ack_time());
+    info->set_last_nack_revision(s->last_nack_revision_);
+    info->set_last_nack_error(s->last_nack_error_);
+    SetTime(s->last_nack_time_, info->mutable_last_nack_time());
+    info->set_snapshots_sent(s->snapshots_sent_);
+    info->set_messages_sent(s->messages_sent_);
+    info->set_in_snapshot(s->phase_ != Subscription::Phase::kStreaming);
+    const int64_t lag =
+        std::max<int64_t>(0, resp.revision() - s->last_acked_revision_);
+    info->set_lag_revisions(lag);
+    double lag_seconds = 0;
+    if (lag > 0) {
+      absl::MutexLock l(&mu_);
+      const int64_t first_unacked = s->last_acked_revision_ + 1;
+      if (!ring_.empty() && first_unacked >= ring_first_revision_ &&
+          first_unacked - ring_first_revision_ <
+              static_cast<int64_t>(ring_.size())) {
+        lag_seconds = absl::ToDoubleSeconds(
+            now - ring_[first_unacked - ring_first_revision_]->commit_time);
+      } else {
+        lag_seconds = -1;
+      }
+    }
+    info->set_lag_seconds(lag_seconds);
+  }
+  return resp;
+}
+
+}  // namespace ila::server
