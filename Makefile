@@ -28,7 +28,7 @@ run: build
 	$(BUILD_DIR)/bin/ila-server --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j2 $(CTEST_ARGS)
+	cd $(BUILD_DIR) && ctest --output-on-failure -j2 $(CTEST_ARGS)
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/address.h"
 
@@ -113,6 +114,100 @@ std::string MappingTable(const std::vector<v1::Mapping>& mappings) {
                     absl::StrCat(m.mod_revision()), absl::StrCat(m.version())});
   }
   return FormatColumns(rows);
+}
+
+std::string FilterText(const v1::Filter& filter) {
+  std::vector<std::string> parts;
+  if (filter.locators_size() > 0) {
+    std::vector<std::string> locs;
+    for (const auto& l : filter.locators()) {
+      auto parsed = ParseLocator(l);
+      locs.push_back(parsed.ok() ? FormatLocator(*parsed) : l);
+    }
+    parts.push_back(absl::StrCat("locators=", absl::StrJoin(locs, ",")));
+  }
+  if (filter.shard_count() > 0) {
+    parts.push_back(absl::StrCat("shard=", filter.shard_index(), "/",
+                                 filter.shard_count()));
+  }
+  if (!filter.sir_prefix().empty()) {
+    parts.push_back(absl::StrCat("sir-prefix=", filter.sir_prefix()));
+  }
+  return parts.empty() ? "all" : absl::StrJoin(parts, " ");
+}
+
+namespace {
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+std::string RoleName(v1::NodeRole role) {
+  switch (role) {
+    case v1::NODE_ROLE_ROUTER:
+      return "router";
+    case v1::NODE_ROLE_HOST:
+      return "host";
+    case v1::NODE_ROLE_OBSERVER:
+      return "observer";
+    default:
+      return "unknown";
+  }
+}
+
+std::string Ago(absl::Duration d) {
+  return absl::StrFormat("%.1fs", absl::ToDoubleSeconds(d));
+}
+
+}  // namespace
+
+std::string SubscribersTable(const v1::ListSubscribersResponse& resp,
+                             absl::Time now) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "ROLE", "FILTER", "PEER", "CONNECTED", "SENT", "ACKED",
+       "LAG-REV", "LAG-TIME", "LAST-NACK"}};
+  for (const auto& s : resp.subscribers()) {
+    std::string lag_time =
+        s.lag_seconds() < 0 ? "?" : absl::StrFormat("%.3fs", s.lag_seconds());
+    std::string nack =
+        s.last_nack_revision() == 0
+            ? "-"
+            : absl::StrCat(s.last_nack_revision(), ": ", s.last_nack_error());
+    rows.push_back({s.node(), RoleName(s.role()), FilterText(s.filter()),
+                    s.peer(),
+                    Ago(now - FromTimestamp(s.connected_since())) + " ago",
+                    absl::StrCat(s.last_sent_revision(),
+                                 s.in_snapshot() ? " (snapshot)" : ""),
+                    absl::StrCat(s.last_acked_revision()),
+                    absl::StrCat(s.lag_revisions()), lag_time, nack});
+  }
+  return absl::StrCat(FormatColumns(rows), resp.subscribers_size(),
+                      " subscribers; server revision ", resp.revision(), "\n");
+}
+
+std::string SubscriberJson(const v1::SubscriberInfo& s, int64_t revision) {
+  auto time = [](const google::protobuf::Timestamp& t) {
+    if (t.seconds() == 0 && t.nanos() == 0) return std::string("null");
+    return JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", FromTimestamp(t),
+                                      absl::UTCTimeZone()));
+  };
+  return absl::StrCat(
+      "{\"id\":", s.id(), ",\"node\":", JsonQuote(s.node()),
+      ",\"role\":", JsonQuote(RoleName(s.role())),
+      ",\"filter\":", JsonQuote(FilterText(s.filter())),
+      ",\"peer\":", JsonQuote(s.peer()),
+      ",\"connected_since\":", time(s.connected_since()),
+      ",\"in_snapshot\":", s.in_snapshot() ? "true" : "false",
+      ",\"last_sent_revision\":", s.last_sent_revision(),
+      ",\"last_acked_revision\":", s.last_acked_revision(),
+      ",\"last_ack_time\":", time(s.last_ack_time()),
+      ",\"server_revision\":", revision,
+      ",\"lag_revisions\":", s.lag_revisions(), ",\"lag_seconds\":",
+      s.lag_seconds() < 0 ? std::string("null") : absl::StrCat(s.lag_seconds()),
+      ",\"last_nack_revision\":", s.last_nack_revision(),
+      ",\"last_nack_error\":", JsonQuote(s.last_nack_error()),
+      ",\"snapshots_sent\":", s.snapshots_sent(),
+      ",\"messages_sent\":", s.messages_sent(), "}");
 }
 
 std::string StatusJson(const v1::StatusResponse& s) {

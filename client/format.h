@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "ila/v1/diagnostics.pb.h"
 #include "ila/v1/mapping.pb.h"
 
 namespace ila::client {
@@ -25,6 +27,15 @@ std::string MappingTable(const std::vector<v1::Mapping>& mappings);
 
 std::string StatusJson(const v1::StatusResponse& s);
 std::string StatusText(const v1::StatusResponse& s);
+
+// "all", or e.g. "locators=2001:db8:1:0,2001:db8:2:0 shard=1/8
+// sir-prefix=fd00:0:0:1".
+std::string FilterText(const v1::Filter& filter);
+
+// ilactl subscribers: a table, or one JSON object per subscriber.
+std::string SubscribersTable(const v1::ListSubscribersResponse& resp,
+                             absl::Time now);
+std::string SubscriberJson(const v1::SubscriberInfo& s, int64_t revision);
 
 // Aligns rows of cells into columns separated by two spaces.
 std::string FormatColumns(const std::vector<std::vector<std::string>>& rows);

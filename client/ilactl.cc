@@ -1,16 +1,21 @@
 // ilactl: the operator CLI of the ILA control plane.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "client/format.h"
 #include "client/ila_client.h"
+#include "client/subscriber.h"
 #include "common/address.h"
 #include "common/runtime.h"
 #include "common/version.h"
+#include "ila/v1/diagnostics.grpc.pb.h"
 #include "ila/v1/mapping.grpc.pb.h"
 
 namespace ila::client {
@@ -218,6 +223,141 @@ int DoStatus(const Globals& g, v1::MappingService::Stub& stub) {
   return 0;
 }
 
+int DoSubscribers(const Globals& g) {
+  auto stub = v1::Diagnostics::NewStub(Dial(g.server));
+  v1::ListSubscribersResponse resp;
+  auto ctx = Context(g);
+  grpc::Status s = stub->ListSubscribers(ctx.get(), {}, &resp);
+  if (!s.ok()) return Fail(g, s);
+  if (g.json()) {
+    for (const auto& sub : resp.subscribers()) {
+      std::cout << SubscriberJson(sub, resp.revision()) << "\n";
+    }
+  } else {
+    std::cout << SubscribersTable(resp, absl::Now());
+  }
+  return 0;
+}
+
+// Prints the stream as it arrives, one line (or JSON object) per change,
+// flushed at once.
+class WatchPrinter : public SubscriberListener {
+ public:
+  WatchPrinter(bool json, int64_t max_changes)
+      : json_(json), max_changes_(max_changes) {}
+
+  void OnSnapshot(int64_t revision, const Replica& replica) override {
+    if (json_) {
+      std::cout << "{\"type\":\"snapshot\",\"revision\":" << revision
+                << ",\"mappings\":" << replica.size() << "}" << std::endl;
+    } else {
+      std::cout << "snapshot at revision " << revision << ": " << replica.size()
+                << " mappings" << std::endl;
+    }
+  }
+
+  void OnChange(int64_t revision, uint64_t identifier,
+                const v1::Mapping* before, const v1::Mapping* after) override {
+    if (Done()) return;
+    if (json_) {
+      if (after != nullptr) {
+        std::cout << MappingJson(*after,
+                                 absl::StrCat(",\"revision\":", revision,
+                                              ",\"type\":\"upsert\""))
+                  << std::endl;
+      } else {
+        std::cout << "{\"revision\":" << revision
+                  << ",\"type\":\"delete\",\"identifier\":"
+                  << JsonQuote(FormatGroups(identifier)) << ",\"task\":"
+                  << (before ? JsonQuote(before->task()) : "null") << "}"
+                  << std::endl;
+      }
+    } else if (after != nullptr) {
+      std::cout << "revision " << revision << "  upsert  " << after->task()
+                << "  " << FormatGroups(identifier) << " -> locator "
+                << FormatGroups(after->locator()) << std::endl;
+    } else {
+      std::cout << "revision " << revision << "  delete  "
+                << (before ? before->task() : "?") << "  "
+                << FormatGroups(identifier) << std::endl;
+    }
+    absl::MutexLock l(&mu_);
+    ++changes_;
+  }
+
+  void OnDisconnect(const absl::Status& status) override {
+    std::cerr << "ilactl: watch: stream ended (" << status << "); reconnecting"
+              << std::endl;
+  }
+
+  bool Done() {
+    absl::MutexLock l(&mu_);
+    return max_changes_ > 0 && changes_ >= max_changes_;
+  }
+  // Waits until max_changes were printed or `stop` turns true.
+  void Wait(const bool* stop) {
+    absl::MutexLock l(&mu_);
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return *stop || (max_changes_ > 0 && changes_ >= max_changes_);
+    };
+    mu_.Await(absl::Condition(&done));
+  }
+  absl::Mutex* mu() { return &mu_; }
+
+ private:
+  const bool json_;
+  const int64_t max_changes_;
+  absl::Mutex mu_;
+  int64_t changes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+struct WatchArgs {
+  int64_t from_revision = 0;
+  std::vector<std::string> locators;
+  std::string sir_prefix;
+  int64_t count = 0;
+  std::string node;
+};
+
+int DoWatch(const Globals& g, const WatchArgs& a) {
+  // SIGINT/SIGTERM end the watch: taken by a thread with sigwait().
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  for (const auto& l : a.locators) {
+    if (auto parsed = ParseLocator(l); !parsed.ok()) {
+      return Usage(absl::StrCat("--locator: ", parsed.status().message()));
+    }
+  }
+  SubscriberOptions o;
+  o.servers = {g.server};
+  char host[256] = "ilactl";
+  gethostname(host, sizeof(host) - 1);
+  o.node = a.node.empty() ? absl::StrCat("ilactl-watch@", host) : a.node;
+  o.role = v1::NODE_ROLE_OBSERVER;
+  for (const auto& l : a.locators) o.filter.add_locators(l);
+  o.filter.set_sir_prefix(a.sir_prefix);
+  o.resume_revision = a.from_revision;
+  // Both live until the process exits: the signal thread may outlive this
+  // function.
+  static WatchPrinter* printer = new WatchPrinter(g.json(), a.count);
+  static bool* stop = new bool(false);
+  StreamSubscriber sub(o, printer);
+  std::thread([signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    absl::MutexLock l(printer->mu());
+    *stop = true;
+  }).detach();
+  sub.Start();
+  printer->Wait(stop);
+  sub.Stop();
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   ila::InitRuntime();
   CLI::App app{"ilactl: operate the ILA control plane"};
@@ -289,6 +429,27 @@ int Main(int argc, char** argv) {
 
   auto* status_cmd = app.add_subcommand("status", "show the server's state");
 
+  auto* subs_cmd = app.add_subcommand(
+      "subscribers",
+      "show connected routers, hosts and watchers with their lag");
+
+  WatchArgs watch;
+  auto* watch_cmd =
+      app.add_subcommand("watch", "print mapping changes as they happen");
+  watch_cmd
+      ->add_option("--from-revision", watch.from_revision,
+                   "print the changes after this revision (default: "
+                   "from now, after a snapshot)")
+      ->check(CLI::NonNegativeNumber);
+  watch_cmd->add_option("--locator", watch.locators,
+                        "only mappings at this locator (repeatable)");
+  watch_cmd->add_option("--sir-prefix", watch.sir_prefix,
+                        "only mappings under this SIR prefix");
+  watch_cmd->add_option("--count", watch.count, "exit after this many changes")
+      ->check(CLI::NonNegativeNumber);
+  watch_cmd->add_option("--node", watch.node,
+                        "name shown in `ilactl subscribers`");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -302,6 +463,8 @@ int Main(int argc, char** argv) {
   if (*get_cmd) return DoGet(g, *stub, get_key, get_by);
   if (*list_cmd) return DoList(g, *stub, list_locator, list_prefix, list_page);
   if (*status_cmd) return DoStatus(g, *stub);
+  if (*subs_cmd) return DoSubscribers(g);
+  if (*watch_cmd) return DoWatch(g, watch);
   return Usage("no command given; see --help");
 }
 

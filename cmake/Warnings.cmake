@@ -8,9 +8,12 @@ function(ila_target_warnings target)
   target_compile_options(${target} PRIVATE ${ILA_WARNING_FLAGS})
 endfunction()
 
-# ila_test(NAME SOURCES... LIBS ... [LABELS ...])
+# ila_test(NAME SOURCES... LIBS ... [LABELS ...] [TIMEOUT seconds])
 function(ila_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
   add_executable(${name} ${T_SOURCES}
                          ${PROJECT_SOURCE_DIR}/tests/testing/test_main.cc)
   ila_target_warnings(${name})
@@ -19,5 +22,5 @@ function(ila_test name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY
                                            ${CMAKE_BINARY_DIR}/tests)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${T_LABELS}")
+                       PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
 endfunction()

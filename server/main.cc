@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
   size_t max_apply = 10000;
   std::string log_level = "info";
   std::string port_file;
+  int progress_ms = 1000;
+  int batch_delay_ms = 10;
+  size_t ring_changes = 200000;
+  int keepalive_s = 30;
   app.add_option("--listen", listen, "gRPC address, host:port")
       ->capture_default_str();
   app.add_option("--data-dir", data_dir, "RocksDB directory")
@@ -78,6 +82,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--port-file", port_file,
                  "write the bound port here once serving (for --listen :0)");
+  app.add_option("--progress-interval-ms", progress_ms,
+                 "stream heartbeat (Progress) period while idle")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 600000));
+  app.add_option("--stream-batch-delay-ms", batch_delay_ms,
+                 "coalescing window: at most one stream message per "
+                 "subscriber per window (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
+  app.add_option("--stream-ring-changes", ring_changes,
+                 "recent changes kept in memory for streams; older ones are "
+                 "read from the change log")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100000000}));
+  app.add_option("--keepalive-seconds", keepalive_s,
+                 "HTTP/2 keepalive ping period (half-open streams are "
+                 "dropped 10 s after a ping goes unanswered)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   CLI11_PARSE(app, argc, argv);
 
   auto fail = [](const std::string& message) {
@@ -92,6 +115,10 @@ int main(int argc, char** argv) {
   options.listen = listen;
   options.max_apply_operations = max_apply;
   options.store.path = data_dir;
+  options.streams.progress_interval = absl::Milliseconds(progress_ms);
+  options.streams.batch_delay = absl::Milliseconds(batch_delay_ms);
+  options.streams.ring_max_changes = ring_changes;
+  options.keepalive_time = absl::Seconds(keepalive_s);
   options.store.retained_revisions = retain;
   options.store.batch_sync_interval = absl::Milliseconds(sync_interval_ms);
   auto mode = ila::storage::ParseSyncMode(sync);

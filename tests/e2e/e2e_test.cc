@@ -1,7 +1,10 @@
 // End-to-end tests of the ila-server and ilactl binaries, including a crash
 // test: SIGKILL during a stream of acknowledged writes, restart, and every
 // acknowledged write is there.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <filesystem>
@@ -15,9 +18,12 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/subscriber.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ila/v1/mapping.grpc.pb.h"
+#include "server/convert.h"
+#include "server/stream_filter.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -34,11 +40,12 @@ const std::string kBin = ILA_BIN_DIR;
 class ServerProcess {
  public:
   ServerProcess(const testing::TempDir& dir, const std::string& data_dir,
-                std::vector<std::string> extra = {}) {
+                std::vector<std::string> extra = {},
+                const std::string& listen = "127.0.0.1:0") {
     port_file_ = dir.Sub("port");
     std::filesystem::remove(port_file_);
     std::vector<std::string> argv = {
-        kBin + "/ila-server", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+        kBin + "/ila-server", "--listen", listen, "--data-dir", data_dir,
         "--port-file",        port_file_};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<Subprocess>(argv, dir.Sub("server.out"),
@@ -304,6 +311,201 @@ TEST(EndToEnd, CrashLosesNoAcknowledgedWrite) {
     for (auto& th : threads) th.join();
   }
   EXPECT_GT(acked.size(), 200u);
+}
+
+}  // namespace
+}  // namespace ila
+
+namespace ila {
+namespace {
+
+// A loopback port that was free a moment ago (the kill test restarts the
+// server on the same address, as a real restart would).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(EndToEnd, WatchAndSubscribersShowTheStream) {
+  testing::TempDir dir;
+  ServerProcess server(dir, dir.Sub("db"));
+  ASSERT_TRUE(server.WaitReady()) << server.proc().err();
+  const std::string addr = server.address();
+  ASSERT_EQ(
+      Ilactl(dir, addr, {"task", "register", "a", "--locator", "2001:db8:1::"})
+          .exit_code,
+      0);
+  // Changes after revision 1, whenever the watch connects.
+  Subprocess watch(
+      {kBin + "/ilactl", "--server", addr, "watch", "--from-revision", "1",
+       "--count", "2", "-o", "json", "--node", "e2e-watch"},
+      dir.Sub("watch.out"), dir.Sub("watch.err"));
+  // It shows up in `ilactl subscribers` (bounded wait for it to connect).
+  bool listed = false;
+  testing::TempDir scratch;
+  for (int i = 0; i < 300 && !listed; ++i) {
+    auto r = Ilactl(scratch, addr, {"subscribers", "-o", "json"});
+    listed = r.exit_code == 0 &&
+             r.out.find("\"node\":\"e2e-watch\"") != std::string::npos;
+    if (!listed) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(listed);
+  auto table = Ilactl(scratch, addr, {"subscribers"});
+  EXPECT_THAT(table.out, HasSubstr("e2e-watch"));
+  EXPECT_THAT(table.out, HasSubstr("observer"));
+  ASSERT_EQ(
+      Ilactl(dir, addr, {"task", "register", "b", "--locator", "2001:db8:2::"})
+          .exit_code,
+      0);
+  ASSERT_EQ(Ilactl(dir, addr, {"task", "rm", "a"}).exit_code, 0);
+  int status = watch.Wait();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << watch.err();
+  std::vector<std::string> lines =
+      absl::StrSplit(watch.out(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << watch.out();
+  EXPECT_THAT(lines[0], HasSubstr("\"task\":\"b\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"revision\":2,\"type\":\"upsert\""));
+  EXPECT_THAT(lines[1], HasSubstr("\"revision\":3,\"type\":\"delete\""));
+  // Resumed without state, the watch cannot name the deleted task.
+  EXPECT_THAT(lines[1], HasSubstr("\"task\":null"));
+}
+
+// SIGKILL the server under 24 subscribers and concurrent writers; restart it
+// on the same address. Every subscriber reconnects, resumes, and ends with
+// exactly the server's state for its filter, having seen no revision twice
+// or out of order.
+TEST(EndToEnd, SubscribersConvergeAcrossServerKill) {
+  testing::TempDir dir;
+  const std::string listen = absl::StrCat("127.0.0.1:", FreePort());
+  const char* kLocs[] = {"2001:db8:1::", "2001:db8:2::", "2001:db8:3::"};
+  auto server = std::make_unique<ServerProcess>(
+      dir, dir.Sub("db"), std::vector<std::string>{"--log-level", "warn"},
+      listen);
+  ASSERT_TRUE(server->WaitReady()) << server->proc().err();
+
+  std::vector<std::unique_ptr<client::StreamSubscriber>> subs;
+  std::vector<v1::Filter> filters;
+  for (int i = 0; i < 24; ++i) {
+    client::SubscriberOptions o;
+    o.servers = {listen};
+    o.node = absl::StrCat("n", i);
+    o.initial_backoff = absl::Milliseconds(20);
+    o.max_backoff = absl::Milliseconds(300);
+    if (i % 3 == 1) o.filter.add_locators(kLocs[i % 3]);
+    if (i % 3 == 2) {
+      o.filter.set_shard_index(i % 4);
+      o.filter.set_shard_count(4);
+    }
+    filters.push_back(o.filter);
+    subs.push_back(std::make_unique<client::StreamSubscriber>(o, nullptr));
+    subs.back()->Start();
+  }
+
+  ASSERT_TRUE(subs.back()->WaitForRevision(0, absl::Seconds(30)));
+  ASSERT_TRUE(server->proc().running()) << server->proc().err();
+  auto channel =
+      grpc::CreateChannel(listen, grpc::InsecureChannelCredentials());
+  auto stub = v1::MappingService::NewStub(channel);
+  std::mt19937 rng(7);
+  // Operations retried until they get an answer: an unanswered one may or
+  // may not have committed; retrying register/move is idempotent and a
+  // retried unregister may find the task gone.
+  auto run = [&](int n) {
+    const std::string task = absl::StrCat("t", rng() % 200);
+    const char* loc = kLocs[rng() % 3];
+    const int kind = rng() % 3;
+    grpc::Status last;
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(2));
+      grpc::Status s;
+      if (kind == 0) {
+        v1::RegisterTaskRequest req;
+        req.set_task(task);
+        req.set_locator(loc);
+        v1::RegisterTaskResponse resp;
+        s = stub->RegisterTask(&ctx, req, &resp);
+        if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) return;
+      } else if (kind == 1) {
+        v1::MoveTaskRequest req;
+        req.set_task(task);
+        req.set_locator(loc);
+        v1::MoveTaskResponse resp;
+        s = stub->MoveTask(&ctx, req, &resp);
+        if (s.error_code() == grpc::StatusCode::NOT_FOUND) return;
+      } else {
+        v1::UnregisterTaskRequest req;
+        req.set_task(task);
+        v1::UnregisterTaskResponse resp;
+        s = stub->UnregisterTask(&ctx, req, &resp);
+        if (s.error_code() == grpc::StatusCode::NOT_FOUND) return;
+      }
+      if (s.ok()) return;
+      last = s;
+      absl::SleepFor(absl::Milliseconds(20));  // server restarting: retry
+    }
+    ADD_FAILURE() << "operation " << n
+                  << " never answered: " << last.error_code() << " "
+                  << last.error_message();
+  };
+  for (int n = 0; n < 1500; ++n) {
+    run(n);
+    if (n == 700) {
+      server->proc().Signal(SIGKILL);
+      server->proc().Wait();
+      server = std::make_unique<ServerProcess>(
+          dir, dir.Sub("db"), std::vector<std::string>{"--log-level", "warn"},
+          listen);
+      ASSERT_TRUE(server->WaitReady()) << server->proc().err();
+    }
+  }
+
+  // The final state, and every subscriber's replica against it.
+  std::vector<v1::Mapping> state;
+  v1::ListRequest lr;
+  int64_t revision = 0;
+  for (;;) {
+    v1::ListResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->List(&ctx, lr, &resp).ok());
+    revision = resp.revision();
+    state.insert(state.end(), resp.mappings().begin(), resp.mappings().end());
+    if (resp.next_page_token().empty()) break;
+    lr.set_page_token(resp.next_page_token());
+  }
+  for (size_t i = 0; i < subs.size(); ++i) {
+    ASSERT_TRUE(subs[i]->WaitForRevision(revision, absl::Seconds(60)))
+        << "subscriber " << i << " at " << subs[i]->applied_revision() << " of "
+        << revision;
+    EXPECT_EQ(subs[i]->stats().violations, 0)
+        << subs[i]->stats().last_violation;
+    EXPECT_GE(subs[i]->stats().connects, 2) << "subscriber " << i;
+    auto filter = server::ParseFilter(filters[i]);
+    ASSERT_TRUE(filter.ok());
+    client::Replica replica = subs[i]->CopyReplica();
+    size_t expected = 0;
+    for (const auto& m : state) {
+      auto dm = server::FromProto(m);
+      ASSERT_TRUE(dm.ok());
+      if (!filter->Matches(*dm)) continue;
+      ++expected;
+      auto it = replica.find(m.identifier());
+      ASSERT_NE(it, replica.end())
+          << "subscriber " << i << " lacks " << m.task();
+      EXPECT_EQ(it->second.SerializeAsString(), m.SerializeAsString());
+    }
+    EXPECT_EQ(replica.size(), expected) << "subscriber " << i;
+  }
+  for (auto& s : subs) s->Stop();
 }
 
 }  // namespace
