@@ -324,7 +324,8 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextLocked(
   // were skipped, or as a heartbeat.
   const int64_t sent_through = sub.next_revision_ - 1;
   const absl::Duration quiet = Now() - sub.last_message_time_;
-  if ((sub.skipped_since_sent_ && quiet >= options_.batch_delay) ||
+  if ((sub.skipped_since_sent_ &&
+       quiet >= std::max(options_.batch_delay, options_.skip_progress_delay)) ||
       quiet >= options_.progress_interval) {
     sub.skipped_since_sent_ = false;
     sub.last_sent_revision_ = sent_through;

@@ -48,6 +48,10 @@ struct StreamHubOptions {
   // window (snapshots are not paced). Bounds messages per subscriber to
   // 1/batch_delay per second; adds at most batch_delay of latency.
   absl::Duration batch_delay = absl::Milliseconds(10);
+  // A filtered subscriber whose filter skipped revisions learns that it is
+  // current (Progress) at most this often: its lag shows within this delay
+  // without a message per window for thousands of host agents.
+  absl::Duration skip_progress_delay = absl::Milliseconds(100);
   size_t message_cache_entries = 1024;
   std::function<absl::Time()> clock;  // default absl::Now
 };
