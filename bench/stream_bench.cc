@@ -173,12 +173,13 @@ Propagation RunPropagation(const std::string& bin, const std::string& dir,
       n > 0 ? static_cast<double>(server.Rss() - rss_before) / n : 0;
 
   // Paced writers: each sends its share of `rate` on a fixed schedule.
-  constexpr int kWriters = 32;
+  constexpr int kWriters = 128;  // enough in flight to cover fsync latency
   absl::Mutex mu;
   absl::flat_hash_map<int64_t, absl::Time> acked;
   std::vector<std::thread> writers;
   const absl::Time start = absl::Now();
-  const int64_t total = static_cast<int64_t>(rate * absl::ToDoubleSeconds(duration));
+  const int64_t total =
+      static_cast<int64_t>(rate * absl::ToDoubleSeconds(duration));
   std::atomic<int64_t> next{0};
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {
@@ -299,21 +300,24 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   app.add_option("--seconds", seconds, "write phase length")
       ->check(CLI::Range(0.1, 600.0));
-  app.add_option("--snapshot", snapshot, "mappings for the snapshot test (0: skip)")
+  app.add_option("--snapshot", snapshot,
+                 "mappings for the snapshot test (0: skip)")
       ->check(CLI::Range(int64_t{0}, int64_t{100000000}));
   app.add_option("--stalled-writes", stalled_writes,
                  "writes per stalled-subscriber run (0: skip)")
       ->check(CLI::Range(0, 10000000));
   app.add_option("--server-bin", server_bin, "the ila-server binary");
   CLI11_PARSE(app, argc, argv);
-  const std::string dir = absl::StrCat(
-      std::filesystem::temp_directory_path().string(), "/ila-stream-bench-",
-      getpid());
+  const std::string dir =
+      absl::StrCat(std::filesystem::temp_directory_path().string(),
+                   "/ila-stream-bench-", getpid());
 
-  std::cout << (routers < 0 ? std::string("every subscriber takes the full table")
-                            : absl::StrCat(routers, " full-table routers, the "
-                                                    "rest host agents on their "
-                                                    "own locator"))
+  std::cout << (routers < 0
+                    ? std::string("every subscriber takes the full table")
+                    : absl::StrCat(routers,
+                                   " full-table routers, the "
+                                   "rest host agents on their "
+                                   "own locator"))
             << "; target " << rate << " writes/s for " << seconds << " s\n";
   std::vector<std::vector<std::string>> rows = {
       {"subscribers", "writes/s", "p50 ms", "p99 ms", "max ms", "samples",
@@ -332,8 +336,9 @@ int main(int argc, char** argv) {
                     absl::StrFormat("%.1f", p.p99_ms),
                     absl::StrFormat("%.1f", p.max_ms), absl::StrCat(p.samples),
                     absl::StrFormat("%.0f KiB", p.rss_per_subscriber / 1024)});
-    std::cout << ila::client::FormatColumns(rows) << std::endl;
+    std::cerr << "stream_bench: " << n << " subscribers measured\n";
   }
+  std::cout << ila::client::FormatColumns(rows) << std::endl;
 
   if (snapshot > 0) {
     Server server(server_bin, dir);

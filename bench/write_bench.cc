@@ -12,13 +12,13 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
-#include "common/runtime.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/format.h"
 #include "common/logging.h"
+#include "common/runtime.h"
 #include "ila/v1/mapping.grpc.pb.h"
 #include "server/server.h"
 
