@@ -2,6 +2,8 @@
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -117,6 +119,12 @@ void StreamHub::OnCommit(
     }
     ring_.push_back(set);
     ring_changes_ += set->changes.size();
+    if (!by_locator_.empty()) {
+      for (const auto& c : set->changes) {
+        if (c.before) touched_locators_.insert(c.before->locator.value);
+        if (c.after) touched_locators_.insert(c.after->locator.value);
+      }
+    }
     latest_revision_ = std::max(latest_revision_, set->revision);
   }
   while (ring_changes_ > options_.ring_max_changes && ring_.size() > 1) {
@@ -133,14 +141,15 @@ void StreamHub::FanOutLoop() {
   const absl::Duration tick = std::max(
       options_.batch_delay,
       std::min(options_.progress_interval / 4, absl::Milliseconds(50)));
+  absl::Time last_full_sweep = Now();
   absl::MutexLock l(&mu_);
   while (!stopping_) {
     auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return wake_pending_ || stopping_;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&ready), tick);
+    const bool commit = mu_.AwaitWithTimeout(absl::Condition(&ready), tick);
     if (stopping_) break;
-    if (wake_pending_ && options_.batch_delay > absl::ZeroDuration()) {
+    if (commit && options_.batch_delay > absl::ZeroDuration()) {
       // Let more commits gather into the same messages.
       auto stop = [this]()
                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
@@ -149,8 +158,33 @@ void StreamHub::FanOutLoop() {
     }
     wake_pending_ = false;
     std::vector<std::shared_ptr<Subscription>> subs;
-    subs.reserve(subscriptions_.size());
-    for (auto& [id, s] : subscriptions_) subs.push_back(s);
+    if (!commit || Now() - last_full_sweep >= tick) {
+      // At least every tick: everyone (heartbeats, paced Progress), even
+      // while commits keep coming.
+      last_full_sweep = Now();
+      subs.reserve(subscriptions_.size());
+      for (auto& [id, s] : subscriptions_) subs.push_back(s);
+    } else {
+      subs.reserve(broad_.size() + retry_.size());
+      for (auto& [id, s] : broad_) subs.push_back(s);
+      absl::flat_hash_set<uint64_t> seen;
+      for (uint64_t loc : touched_locators_) {
+        auto it = by_locator_.find(loc);
+        if (it == by_locator_.end()) continue;
+        for (auto& s : it->second) {
+          if (seen.insert(s->id_).second) subs.push_back(s);
+        }
+      }
+      for (uint64_t id : retry_) {
+        auto it = subscriptions_.find(id);
+        if (it != subscriptions_.end() && !broad_.contains(id) &&
+            seen.insert(id).second) {
+          subs.push_back(it->second);
+        }
+      }
+    }
+    touched_locators_.clear();
+    retry_.clear();
     mu_.Unlock();
     for (auto& s : subs) {
       absl::MutexLock sl(&s->sink_mu_);
@@ -202,6 +236,8 @@ absl::StatusOr<std::shared_ptr<Subscription>> StreamHub::Add(
     sub->hello_ = hello;
     sub->filter_ = *std::move(filter);
     sub->filter_key_ = sub->filter_.Key();
+    sub->locators_.assign(sub->filter_.locators.begin(),
+                          sub->filter_.locators.end());
     sub->peer_ = peer;
     sub->connected_since_ = Now();
     sub->last_message_time_ = Now();
@@ -231,6 +267,11 @@ absl::StatusOr<std::shared_ptr<Subscription>> StreamHub::Add(
   }
   sub->id_ = next_id_++;
   subscriptions_[sub->id_] = sub;
+  if (sub->locators_.empty()) {
+    broad_[sub->id_] = sub;
+  } else {
+    for (uint64_t loc : sub->locators_) by_locator_[loc].push_back(sub);
+  }
   ILA_LOG_INFO("subscriber {} ({}) from {} connected, resume revision {}",
                hello.node(), v1::NodeRole_Name(hello.role()), peer,
                hello.resume_revision());
@@ -251,6 +292,15 @@ void StreamHub::Remove(const std::shared_ptr<Subscription>& sub) {
   }
   absl::MutexLock l(&mu_);
   subscriptions_.erase(sub->id_);
+  broad_.erase(sub->id_);
+  for (uint64_t loc : sub->locators_) {
+    auto it = by_locator_.find(loc);
+    if (it == by_locator_.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), sub), v.end());
+    if (v.empty()) by_locator_.erase(it);
+  }
+  retry_.erase(sub->id_);
 }
 
 absl::Status StreamHub::OnAck(Subscription& sub, const v1::Ack& ack) {
@@ -299,6 +349,7 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextLocked(
     if (Now() - sub.last_message_time_ < options_.batch_delay) {
       // Paced: the fan-out's next sweep comes back for it.
       absl::MutexLock l(&mu_);
+      retry_.insert(sub.id_);
       wake_pending_ = true;
       return std::nullopt;
     }
@@ -355,10 +406,7 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextLocked(
     resp.mutable_progress()->set_revision(sent_through);
     return Serialize(resp);
   }
-  if (sub.skipped_since_sent_) {  // paced: the next sweep sends it
-    absl::MutexLock l(&mu_);
-    wake_pending_ = true;
-  }
+  // Paced skip-Progress goes out on a periodic tick.
   return std::nullopt;
 }
 

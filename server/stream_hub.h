@@ -27,6 +27,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -77,6 +78,9 @@ class Subscription {
   enum class Phase { kNeedSnapshot, kSnapshot, kStreaming };
 
   uint64_t id_ = 0;
+  // The filter's locators (immutable once added): the fan-out wakes such a
+  // subscriber after a commit only when the commit touched one of them.
+  std::vector<uint64_t> locators_;
   absl::Mutex sink_mu_;
   SubscriberSink* sink_ ABSL_GUARDED_BY(sink_mu_) = nullptr;
 
@@ -182,6 +186,14 @@ class StreamHub final : public storage::CommitObserver {
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // Who the next sweep wakes: subscribers without a locator filter, those
+  // whose locators the commits since the last sweep touched, and those that
+  // asked to be retried; every subscriber on the periodic tick.
+  std::map<uint64_t, std::shared_ptr<Subscription>> broad_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::vector<std::shared_ptr<Subscription>>>
+      by_locator_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> touched_locators_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> retry_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<const CachedMessage>> cache_
       ABSL_GUARDED_BY(mu_);
   std::deque<std::string> cache_order_ ABSL_GUARDED_BY(mu_);
