@@ -167,6 +167,17 @@ absl::StatusOr<storage::WriteRequest> ToWriteRequest(
   return out;
 }
 
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  if (t == absl::InfinitePast()) return;
+  const int64_t nanos = absl::ToUnixNanos(t);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
 void ToProto(const storage::Mapping& m, v1::Mapping* out) {
   out->set_task(m.task);
   out->set_identifier(m.identifier.value);
@@ -176,10 +187,7 @@ void ToProto(const storage::Mapping& m, v1::Mapping* out) {
   out->set_create_revision(m.create_revision);
   out->set_mod_revision(m.mod_revision);
   out->set_version(m.version);
-  const int64_t nanos = absl::ToUnixNanos(m.update_time);
-  auto* t = out->mutable_update_time();
-  t->set_seconds(nanos / 1000000000);
-  t->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  SetTimestamp(m.update_time, out->mutable_update_time());
 }
 
 absl::StatusOr<storage::Mapping> FromProto(const v1::Mapping& m) {
@@ -194,8 +202,7 @@ absl::StatusOr<storage::Mapping> FromProto(const v1::Mapping& m) {
   out.create_revision = m.create_revision();
   out.mod_revision = m.mod_revision();
   out.version = m.version();
-  out.update_time = absl::FromUnixSeconds(m.update_time().seconds()) +
-                    absl::Nanoseconds(m.update_time().nanos());
+  out.update_time = FromTimestamp(m.update_time());
   return out;
 }
 

@@ -24,6 +24,10 @@ absl::StatusOr<storage::UnregisterOp> ToUnregisterOp(
 absl::StatusOr<storage::WriteRequest> ToWriteRequest(
     const v1::ApplyRequest& req, size_t max_operations);
 
+// absl::Time <-> google.protobuf.Timestamp (InfinitePast leaves `out` unset).
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
+absl::Time FromTimestamp(const google::protobuf::Timestamp& t);
+
 void ToProto(const storage::Mapping& m, v1::Mapping* out);
 absl::StatusOr<storage::Mapping> FromProto(const v1::Mapping& m);
 

@@ -22,13 +22,6 @@ grpc::ByteBuffer Serialize(const v1::SubscribeResponse& message) {
   return buffer;
 }
 
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  if (t == absl::InfinitePast()) return;
-  const int64_t nanos = absl::ToUnixNanos(t);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
 // Whether any change in `sets` concerns `filter` (old or new value).
 bool AnyChangeMatches(
     const std::vector<std::shared_ptr<const storage::ChangeSet>>& sets,
@@ -534,14 +527,14 @@ v1::ListSubscribersResponse StreamHub::ListSubscribers() {
     info->set_role(s->hello_.role());
     *info->mutable_filter() = s->hello_.filter();
     info->set_peer(s->peer_);
-    SetTime(s->connected_since_, info->mutable_connected_since());
+    SetTimestamp(s->connected_since_, info->mutable_connected_since());
     info->set_resume_revision(s->hello_.resume_revision());
     info->set_last_sent_revision(s->last_sent_revision_);
     info->set_last_acked_revision(s->last_acked_revision_);
-    SetTime(s->last_ack_time_, info->mutable_last_ack_time());
+    SetTimestamp(s->last_ack_time_, info->mutable_last_ack_time());
     info->set_last_nack_revision(s->last_nack_revision_);
     info->set_last_nack_error(s->last_nack_error_);
-    SetTime(s->last_nack_time_, info->mutable_last_nack_time());
+    SetTimestamp(s->last_nack_time_, info->mutable_last_nack_time());
     info->set_snapshots_sent(s->snapshots_sent_);
     info->set_messages_sent(s->messages_sent_);
     info->set_in_snapshot(s->phase_ != Subscription::Phase::kStreaming);
