@@ -23,8 +23,9 @@ namespace ila::storage {
 
 using CommitCallback = absl::AnyInvocable<void(absl::StatusOr<CommitResult>)>;
 
-// Told about every committed revision, after the requests that made it were
-// completed. Runs on the writer thread; must not block.
+// Told about every committed revision once it is durable, before the
+// requests that made it are completed (so whoever got the acknowledgement
+// finds it in the streams). Runs on the writer thread; must not block.
 class CommitObserver {
  public:
   virtual ~CommitObserver() = default;

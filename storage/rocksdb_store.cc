@@ -367,12 +367,14 @@ void RocksDbMappingStore::CommitGroup(std::vector<Pending>& group) {
     }
   }
 
-  for (size_t i = 0; i < group.size(); ++i) {
-    group[i].done(std::move(results[i]));
-  }
+  // Observers first (the stream hub's ring append is cheap): once a write is
+  // acknowledged, streams know about it.
   if (!change_sets.empty()) {
     absl::MutexLock l(&observers_mu_);
     for (CommitObserver* o : observers_) o->OnCommit(change_sets);
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    group[i].done(std::move(results[i]));
   }
 }
 
@@ -527,10 +529,9 @@ class RocksDbMappingStore::Snapshot final : public MappingSnapshot {
   absl::StatusOr<bool> ReadNext(size_t max,
                                 std::vector<Mapping>* out) override {
     for (size_t n = 0; n < max && iterator_->Valid(); ++n, iterator_->Next()) {
-      ILA_ASSIGN_OR_RETURN(Mapping m,
-                           DecodeMapping(absl::string_view(
-                               iterator_->value().data(),
-                               iterator_->value().size())));
+      ILA_ASSIGN_OR_RETURN(Mapping m, DecodeMapping(absl::string_view(
+                                          iterator_->value().data(),
+                                          iterator_->value().size())));
       out->push_back(std::move(m));
     }
     ILA_RETURN_IF_ERROR(FromRocks(iterator_->status(), "reading a snapshot"));

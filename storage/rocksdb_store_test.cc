@@ -1,5 +1,6 @@
 #include "storage/rocksdb_store.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
@@ -329,7 +330,7 @@ class RecordingObserver : public CommitObserver {
   std::vector<int64_t> revisions_;
 };
 
-TEST_P(RocksDbStoreTest, ObserversSeeEveryRevisionInOrder) {
+TEST_P(RocksDbStoreTest, ObserversSeeEveryRevisionInOrderBeforeItsAck) {
   RecordingObserver obs;
   store_->AddCommitObserver(&obs);
   std::vector<std::thread> threads;
@@ -338,7 +339,11 @@ TEST_P(RocksDbStoreTest, ObserversSeeEveryRevisionInOrder) {
       for (int i = 0; i < 50; ++i) {
         auto r = store_->Commit(
             One(Reg("t" + std::to_string(t) + "-" + std::to_string(i))));
-        EXPECT_TRUE(r.ok());
+        ASSERT_TRUE(r.ok());
+        // Observed before acknowledged.
+        std::vector<int64_t> seen = obs.revisions();
+        EXPECT_NE(std::find(seen.begin(), seen.end(), r->revision), seen.end())
+            << "revision " << r->revision << " acknowledged before observed";
         // A no-op (idempotent retry) produces no revision.
         EXPECT_TRUE(store_
                         ->Commit(One(Reg("t" + std::to_string(t) + "-" +
