@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -113,9 +114,26 @@ void StreamHub::OnCommit(
     ring_.push_back(set);
     ring_changes_ += set->changes.size();
     if (!by_locator_.empty()) {
+      auto touch = [&](uint64_t locator) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        auto it = by_locator_.find(locator);
+        if (it == by_locator_.end()) return;
+        touched_locators_.insert(locator);
+        for (auto& sub : it->second) {
+          absl::MutexLock tl(&sub->touch_mu_);
+          auto& t = sub->touches_;
+          if (!t.empty() && t.back() == set->revision) continue;
+          if (t.size() < Subscription::kMaxTouches) {
+            t.push_back(set->revision);
+          } else {
+            sub->unrecorded_from_ =
+                std::min(sub->unrecorded_from_, set->revision);
+            sub->unrecorded_through_ = set->revision;
+          }
+        }
+      };
       for (const auto& c : set->changes) {
-        if (c.before) touched_locators_.insert(c.before->locator.value);
-        if (c.after) touched_locators_.insert(c.after->locator.value);
+        if (c.before) touch(c.before->locator.value);
+        if (c.after) touch(c.after->locator.value);
       }
     }
     latest_revision_ = std::max(latest_revision_, set->revision);
@@ -133,7 +151,7 @@ void StreamHub::FanOutLoop() {
   // out without a commit to trigger them.
   const absl::Duration tick = std::max(
       options_.batch_delay,
-      std::min(options_.progress_interval / 4, absl::Milliseconds(50)));
+      std::min(options_.progress_interval / 4, absl::Milliseconds(250)));
   absl::Time last_full_sweep = Now();
   absl::MutexLock l(&mu_);
   while (!stopping_) {
@@ -263,6 +281,10 @@ absl::StatusOr<std::shared_ptr<Subscription>> StreamHub::Add(
   if (sub->locators_.empty()) {
     broad_[sub->id_] = sub;
   } else {
+    // Commits up to now were not recorded for it: its first read scans.
+    absl::MutexLock tl(&sub->touch_mu_);
+    sub->unrecorded_from_ = 0;
+    sub->unrecorded_through_ = latest_revision_;
     for (uint64_t loc : sub->locators_) by_locator_[loc].push_back(sub);
   }
   ILA_LOG_INFO("subscriber {} ({}) from {} connected, resume revision {}",
@@ -333,11 +355,24 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextLocked(
     Subscription& sub) {
   // Each turn handles up to max_revisions_per_message revisions; ranges that
   // change nothing for the filter are skipped. Bounded, then Progress.
+  // A locator-filtered subscriber takes its touched revisions once per turn
+  // (FromTouches); when it has to scan instead and stops short of the
+  // revision it scanned for, the next call scans again.
+  bool touches_taken = false;
+  int64_t must_scan_through = 0;
+  auto rescan_later = absl::MakeCleanup([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (sub.next_revision_ <= must_scan_through) {
+      absl::MutexLock tl(&sub.touch_mu_);
+      sub.unrecorded_from_ = std::min(sub.unrecorded_from_, sub.next_revision_);
+      sub.unrecorded_through_ =
+          std::max(sub.unrecorded_through_, must_scan_through);
+    }
+  });
   for (int turn = 0; turn < 256; ++turn) {
     if (sub.phase_ != Subscription::Phase::kStreaming) {
       return NextSnapshotMessage(sub);
     }
-    const int64_t latest = latest_revision();
+    int64_t latest = latest_revision();
     if (sub.next_revision_ > latest) break;
     if (Now() - sub.last_message_time_ < options_.batch_delay) {
       // Paced: the fan-out's next sweep comes back for it.
@@ -345,6 +380,24 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextLocked(
       retry_.insert(sub.id_);
       wake_pending_ = true;
       return std::nullopt;
+    }
+    if (!sub.locators_.empty() && !touches_taken) {
+      touches_taken = true;
+      auto message = FromTouches(sub, &latest);
+      if (!message.has_value()) must_scan_through = latest;
+      if (message.has_value()) {
+        if (*message == nullptr || (*message)->empty) {
+          sub.skipped_since_sent_ = true;
+          touches_taken = false;
+          continue;
+        }
+        // Revisions after the message's last one were skipped: Progress
+        // tells the subscriber about them.
+        sub.last_sent_revision_ = (*message)->last_revision;
+        sub.skipped_since_sent_ =
+            sub.next_revision_ - 1 > (*message)->last_revision;
+        return (*message)->bytes;
+      }
     }
     auto sets = ChangesFrom(sub.next_revision_);
     if (absl::IsOutOfRange(sets.status()) || absl::IsDataLoss(sets.status())) {
@@ -382,8 +435,8 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextLocked(
       sub.skipped_since_sent_ = true;
       continue;
     }
-    sub.last_sent_revision_ = sets->back()->revision;
-    sub.skipped_since_sent_ = false;
+    sub.last_sent_revision_ = message->last_revision;
+    sub.skipped_since_sent_ = sets->back()->revision > message->last_revision;
     return message->bytes;
   }
   // Caught up (or done a bounded amount of skipping): Progress when revisions
@@ -401,6 +454,79 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextLocked(
   }
   // Paced skip-Progress goes out on a periodic tick.
   return std::nullopt;
+}
+
+std::optional<std::shared_ptr<const StreamHub::CachedMessage>>
+StreamHub::FromTouches(Subscription& sub, int64_t* latest) {
+  // The latest revision first: a commit records its touches before it
+  // publishes its revision, so every touch up to `latest` is in the list
+  // (or was consumed, or is marked unrecorded).
+  *latest = latest_revision();
+  std::vector<int64_t> touches;
+  bool rescan;
+  {
+    absl::MutexLock tl(&sub.touch_mu_);
+    auto end =
+        std::upper_bound(sub.touches_.begin(), sub.touches_.end(), *latest);
+    touches.assign(sub.touches_.begin(), end);
+    sub.touches_.erase(sub.touches_.begin(), end);
+    rescan = sub.unrecorded_from_ <= *latest;
+    if (rescan) {
+      // This call scans through `latest`; what was not recorded after it
+      // stays marked.
+      if (sub.unrecorded_through_ > *latest) {
+        sub.unrecorded_from_ = *latest + 1;
+      } else {
+        sub.unrecorded_from_ = Subscription::kNone;
+        sub.unrecorded_through_ = 0;
+      }
+    }
+  }
+  touches.erase(
+      touches.begin(),
+      std::lower_bound(touches.begin(), touches.end(), sub.next_revision_));
+  const bool complete = !rescan;
+  std::vector<std::shared_ptr<const storage::ChangeSet>> sets;
+  size_t changes = 0;
+  if (!rescan) {
+    absl::MutexLock l(&mu_);
+    for (int64_t r : touches) {
+      if (ring_.empty() || r < ring_first_revision_ ||
+          r - ring_first_revision_ >= static_cast<int64_t>(ring_.size())) {
+        rescan = true;  // off the ring: read the change log instead
+        break;
+      }
+      const auto& set = ring_[r - ring_first_revision_];
+      if (!sets.empty() &&
+          (changes + set->changes.size() > options_.max_changes_per_message ||
+           sets.size() >= options_.max_revisions_per_message)) {
+        break;
+      }
+      changes += set->changes.size();
+      sets.push_back(set);
+    }
+  }
+  if (rescan) {
+    if (complete && !touches.empty() && touches.front() > sub.next_revision_) {
+      // Nothing before the first touch concerns the subscriber.
+      sub.next_revision_ = touches.front();
+      sub.skipped_since_sent_ = true;
+    }
+    // The caller scans from the position on; touches it passes are dropped
+    // later, and if it stops before `latest` it asks for a rescan again.
+    return std::nullopt;
+  }
+  if (sets.size() < touches.size()) {
+    // Bounded message: the rest stays for the next one.
+    absl::MutexLock tl(&sub.touch_mu_);
+    sub.touches_.insert(sub.touches_.begin(), touches.begin() + sets.size(),
+                        touches.end());
+    sub.next_revision_ = sets.back()->revision + 1;
+  } else {
+    sub.next_revision_ = *latest + 1;
+  }
+  if (sets.empty()) return nullptr;
+  return BuildUpdates(sets, sub.filter_, std::string());
 }
 
 absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextSnapshotMessage(
@@ -497,10 +623,14 @@ std::shared_ptr<const StreamHub::CachedMessage> StreamHub::BuildUpdates(
   }
   auto message = std::make_shared<CachedMessage>();
   message->empty = updates->updates_size() == 0;
+  if (!message->empty) {
+    message->last_revision =
+        updates->updates(updates->updates_size() - 1).revision();
+  }
   if (!message->empty) message->bytes = Serialize(resp);
   absl::MutexLock l(&mu_);
   ++stats_.updates_built;
-  if (cache_.emplace(key, message).second) {
+  if (!key.empty() && cache_.emplace(key, message).second) {
     cache_order_.push_back(key);
     while (cache_order_.size() > options_.message_cache_entries) {
       cache_.erase(cache_order_.front());
@@ -538,13 +668,22 @@ v1::ListSubscribersResponse StreamHub::ListSubscribers() {
     info->set_snapshots_sent(s->snapshots_sent_);
     info->set_messages_sent(s->messages_sent_);
     info->set_in_snapshot(s->phase_ != Subscription::Phase::kStreaming);
-    const int64_t lag =
-        std::max<int64_t>(0, resp.revision() - s->last_acked_revision_);
+    int64_t acked = s->last_acked_revision_;
+    if (!s->locators_.empty() && s->phase_ == Subscription::Phase::kStreaming &&
+        acked >= s->last_sent_revision_) {
+      // A host agent that acked all it was sent and has no revision of its
+      // locators pending is current, however long ago its last Progress.
+      absl::MutexLock tl(&s->touch_mu_);
+      if (s->touches_.empty() && s->unrecorded_from_ > resp.revision()) {
+        acked = resp.revision();
+      }
+    }
+    const int64_t lag = std::max<int64_t>(0, resp.revision() - acked);
     info->set_lag_revisions(lag);
     double lag_seconds = 0;
     if (lag > 0) {
       absl::MutexLock l(&mu_);
-      const int64_t first_unacked = s->last_acked_revision_ + 1;
+      const int64_t first_unacked = acked + 1;
       if (!ring_.empty() && first_unacked >= ring_first_revision_ &&
           first_unacked - ring_first_revision_ <
               static_cast<int64_t>(ring_.size())) {

@@ -14,7 +14,8 @@
 // subscriber the hub holds one position and at most one pending message.
 //
 // Thread-safety: thread-safe. Lock order: Subscription::sink_mu_, then the
-// sink's own lock, then Subscription::mu_, then the hub's mu_.
+// sink's own lock, then Subscription::mu_, then the hub's mu_, then
+// Subscription::touch_mu_.
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>
@@ -52,7 +53,7 @@ struct StreamHubOptions {
   // A filtered subscriber whose filter skipped revisions learns that it is
   // current (Progress) at most this often: its lag shows within this delay
   // without a message per window for thousands of host agents.
-  absl::Duration skip_progress_delay = absl::Milliseconds(100);
+  absl::Duration skip_progress_delay = absl::Milliseconds(1000);
   size_t message_cache_entries = 1024;
   std::function<absl::Time()> clock;  // default absl::Now
 };
@@ -81,6 +82,19 @@ class Subscription {
   // The filter's locators (immutable once added): the fan-out wakes such a
   // subscriber after a commit only when the commit touched one of them.
   std::vector<uint64_t> locators_;
+  // For such a subscriber, the revisions whose commits touched one of its
+  // locators, ascending, recorded by the commit observer (up to kMaxTouches):
+  // thousands of host agents build their Updates from those revisions alone
+  // instead of reading every revision. Where the list is incomplete (before
+  // the subscriber was indexed, revisions dropped when it was full, a range
+  // a reader gave up) [unrecorded_from_, unrecorded_through_] says so, and
+  // the reader scans from its position instead.
+  static constexpr size_t kMaxTouches = 256;
+  static constexpr int64_t kNone = INT64_MAX;
+  absl::Mutex touch_mu_;  // a leaf lock
+  std::vector<int64_t> touches_ ABSL_GUARDED_BY(touch_mu_);
+  int64_t unrecorded_from_ ABSL_GUARDED_BY(touch_mu_) = 0;
+  int64_t unrecorded_through_ ABSL_GUARDED_BY(touch_mu_) = 0;
   absl::Mutex sink_mu_;
   SubscriberSink* sink_ ABSL_GUARDED_BY(sink_mu_) = nullptr;
 
@@ -154,10 +168,16 @@ class StreamHub final : public storage::CommitObserver {
  private:
   struct CachedMessage {
     grpc::ByteBuffer bytes;
-    bool empty = false;  // the range changes nothing for the filter
+    bool empty = false;         // the range changes nothing for the filter
+    int64_t last_revision = 0;  // the last revision in the message
   };
 
   absl::StatusOr<std::optional<grpc::ByteBuffer>> NextLocked(Subscription& sub)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sub.mu_);
+  // For a subscriber with a locator filter: the Updates built from the
+  // revisions that touched its locators, or nullopt when it must scan.
+  std::optional<std::shared_ptr<const CachedMessage>> FromTouches(
+      Subscription& sub, int64_t* latest)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(sub.mu_);
   absl::StatusOr<std::optional<grpc::ByteBuffer>> NextSnapshotMessage(
       Subscription& sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sub.mu_);
