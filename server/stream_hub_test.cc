@@ -23,6 +23,11 @@ constexpr Locator kLocA{0x20010db8000a0000};
 constexpr Locator kLocB{0x20010db8000b0000};
 constexpr char kLocAText[] = "2001:db8:a:0";
 
+storage::RegisterOp Reg(std::string task, Locator locator) {
+  return storage::RegisterOp{std::move(task), locator, std::nullopt,
+                             std::nullopt, std::nullopt};
+}
+
 class NullSink : public SubscriberSink {
  public:
   void Wake() override {}
@@ -101,6 +106,12 @@ class StreamHubTest : public ::testing::TestWithParam<HubCase> {
     ASSERT_EQ(current_, latest) << "the hub never reached it";
   }
 
+  // A host agent on locator A that resumes after one commit elsewhere.
+  absl::StatusOr<std::shared_ptr<Subscription>> AddSeededHostAgent(
+      NullSink* sink) {
+    return AddHostAgent(Commit(Reg("seed", kLocB)), sink);
+  }
+
   absl::StatusOr<std::shared_ptr<Subscription>> AddHostAgent(int64_t resume,
                                                              NullSink* sink) {
     v1::Hello hello;
@@ -123,10 +134,8 @@ class StreamHubTest : public ::testing::TestWithParam<HubCase> {
 // the list holds: a scan), and whether they are in the ring or only in the
 // change log.
 TEST_P(StreamHubTest, HostAgentGetsExactlyTheRevisionsTouchingItsLocators) {
-  const int64_t start = Commit(storage::RegisterOp{"seed", kLocB, std::nullopt,
-                                                   std::nullopt, std::nullopt});
   NullSink sink;
-  auto sub = AddHostAgent(start, &sink);
+  auto sub = AddSeededHostAgent(&sink);
   ASSERT_TRUE(sub.ok()) << sub.status();
 
   std::vector<int64_t> expected;
@@ -138,15 +147,13 @@ TEST_P(StreamHubTest, HostAgentGetsExactlyTheRevisionsTouchingItsLocators) {
     switch (i % 5) {
       case 0:
         on_a.push_back(absl::StrCat("a", i));
-        r = Commit(storage::RegisterOp{on_a.back(), kLocA, std::nullopt,
-                                       std::nullopt, std::nullopt});
+        r = Commit(Reg(on_a.back(), kLocA));
         touches_a = true;
         break;
       case 1:
       case 2:
         on_b.push_back(absl::StrCat("b", i));
-        r = Commit(storage::RegisterOp{on_b.back(), kLocB, std::nullopt,
-                                       std::nullopt, std::nullopt});
+        r = Commit(Reg(on_b.back(), kLocB));
         break;
       case 3:  // A -> B: a delete for the host agent
         on_b.push_back(on_a.back());
@@ -177,8 +184,7 @@ TEST_P(StreamHubTest, HostAgentGetsExactlyTheRevisionsTouchingItsLocators) {
   ack.set_applied_revision(current_);
   ASSERT_TRUE(hub_->OnAck(**sub, ack).ok());
   // A later revision elsewhere is none of its business: still no lag.
-  Commit(storage::RegisterOp{"elsewhere", kLocB, std::nullopt, std::nullopt,
-                             std::nullopt});
+  Commit(Reg("elsewhere", kLocB));
   v1::ListSubscribersResponse list = hub_->ListSubscribers();
   ASSERT_EQ(list.subscribers_size(), 1);
   EXPECT_EQ(list.subscribers(0).lag_revisions(), 0)
@@ -190,10 +196,8 @@ TEST_P(StreamHubTest, HostAgentGetsExactlyTheRevisionsTouchingItsLocators) {
 // revision committed while a read takes its recorded revisions is neither
 // skipped nor sent twice.
 TEST_P(StreamHubTest, ConcurrentCommitsAndReadsLoseNothing) {
-  const int64_t start = Commit(storage::RegisterOp{"seed", kLocB, std::nullopt,
-                                                   std::nullopt, std::nullopt});
   NullSink sink;
-  auto sub = AddHostAgent(start, &sink);
+  auto sub = AddSeededHostAgent(&sink);
   ASSERT_TRUE(sub.ok()) << sub.status();
   absl::Mutex mu;
   std::vector<int64_t> expected;
@@ -203,9 +207,8 @@ TEST_P(StreamHubTest, ConcurrentCommitsAndReadsLoseNothing) {
     writers.emplace_back([&, w] {
       for (int i = 0; i < GetParam().revisions / 4; ++i) {
         const bool a = (i + w) % 3 == 0;
-        const int64_t r = Commit(
-            storage::RegisterOp{absl::StrCat("w", w, "/", i), a ? kLocA : kLocB,
-                                std::nullopt, std::nullopt, std::nullopt});
+        const int64_t r =
+            Commit(Reg(absl::StrCat("w", w, "/", i), a ? kLocA : kLocB));
         if (a) {
           absl::MutexLock l(&mu);
           expected.push_back(r);
