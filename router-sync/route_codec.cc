@@ -1,0 +1,354 @@
+#include "router-sync/route_codec.h"
+
+#include <arpa/inet.h>
+#include <endian.h>
+#include <libmnl/libmnl.h>
+#include <linux/ila.h>
+#include <linux/lwtunnel.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace ila::router_sync {
+namespace {
+
+// Room for the largest message built here.
+constexpr size_t kMaxMessage = 512;
+
+Ipv6Bytes ToBytes(const SirAddress& a) {
+  in6_addr in = ToIn6Addr(a.prefix.value, a.identifier.value);
+  Ipv6Bytes out;
+  std::memcpy(out.data(), &in, 16);
+  return out;
+}
+
+SirAddress FromBytes(const void* data) {
+  in6_addr in;
+  std::memcpy(&in, data, 16);
+  return FromIn6Addr(in);
+}
+
+std::string FormatIpv6(const Ipv6Bytes& bytes) {
+  char text[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, bytes.data(), text, sizeof(text));
+  return text;
+}
+
+// Starts a message at the end of `out`; Finish() trims the buffer to it.
+class Builder {
+ public:
+  Builder(std::vector<uint8_t>* out, uint16_t type, uint16_t flags,
+          uint32_t seq)
+      : out_(out), start_(out->size()) {
+    out_->resize(start_ + kMaxMessage, 0);
+    nlh_ = mnl_nlmsg_put_header(out_->data() + start_);
+    nlh_->nlmsg_type = type;
+    nlh_->nlmsg_flags = flags;
+    nlh_->nlmsg_seq = seq;
+  }
+  nlmsghdr* nlh() { return nlh_; }
+  rtmsg* PutRtmsg() {
+    return static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh_, sizeof(rtmsg)));
+  }
+  void Finish() { out_->resize(start_ + nlh_->nlmsg_len); }
+
+ private:
+  std::vector<uint8_t>* out_;
+  size_t start_;
+  nlmsghdr* nlh_;
+};
+
+// iproute2 puts tables below 256 in rtm_table and larger ones in RTA_TABLE.
+void PutTable(Builder& b, rtmsg* rtm, uint32_t table) {
+  if (table < 256) {
+    rtm->rtm_table = static_cast<uint8_t>(table);
+  } else {
+    rtm->rtm_table = RT_TABLE_UNSPEC;
+    mnl_attr_put_u32(b.nlh(), RTA_TABLE, table);
+  }
+}
+
+// Attributes by type (the last of a type wins; unknown types are ignored,
+// newer kernels may add some).
+struct Attributes {
+  const nlattr** table;
+  int max;
+};
+
+// Walks the attributes in [data, data + len): every one must fit exactly
+// (libmnl's parser stops quietly at the first bad one).
+bool ParseAttributes(const uint8_t* data, size_t len, Attributes* out) {
+  size_t at = 0;
+  while (at < len) {
+    if (len - at < sizeof(nlattr)) return false;
+    nlattr a;
+    std::memcpy(&a, data + at, sizeof(a));
+    if (a.nla_len < sizeof(nlattr) || a.nla_len > len - at) return false;
+    const int type = a.nla_type & NLA_TYPE_MASK;
+    if (type <= out->max) {
+      out->table[type] = reinterpret_cast<const nlattr*>(data + at);
+    }
+    at += NLA_ALIGN(a.nla_len);
+  }
+  return true;
+}
+
+absl::Status Malformed(absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("malformed netlink route message: ", what));
+}
+
+}  // namespace
+
+void AppendRouteReplace(const IlaRoute& route, uint32_t seq,
+                        std::vector<uint8_t>* out) {
+  Builder b(out, RTM_NEWROUTE,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, seq);
+  rtmsg* rtm = b.PutRtmsg();
+  rtm->rtm_family = AF_INET6;
+  rtm->rtm_dst_len = 128;
+  rtm->rtm_protocol = route.protocol;
+  rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+  rtm->rtm_type = RTN_UNICAST;
+  const Ipv6Bytes dst = ToBytes(route.destination);
+  mnl_attr_put(b.nlh(), RTA_DST, dst.size(), dst.data());
+  nlattr* encap = mnl_attr_nest_start(b.nlh(), RTA_ENCAP);
+  // The kernel reads the locator as the address's bytes (network order).
+  mnl_attr_put_u64(b.nlh(), ILA_ATTR_LOCATOR, htobe64(route.locator.value));
+  mnl_attr_put_u8(b.nlh(), ILA_ATTR_CSUM_MODE,
+                  static_cast<uint8_t>(route.csum_mode));
+  mnl_attr_put_u8(b.nlh(), ILA_ATTR_IDENT_TYPE, route.ident_type);
+  mnl_attr_put_u8(b.nlh(), ILA_ATTR_HOOK_TYPE, route.hook_type);
+  mnl_attr_nest_end(b.nlh(), encap);
+  mnl_attr_put_u16(b.nlh(), RTA_ENCAP_TYPE, LWTUNNEL_ENCAP_ILA);
+  if (route.gateway) {
+    mnl_attr_put(b.nlh(), RTA_GATEWAY, route.gateway->size(),
+                 route.gateway->data());
+  }
+  PutTable(b, rtm, route.table);  // after the gateway, as iproute2 does
+  if (route.oif != 0) mnl_attr_put_u32(b.nlh(), RTA_OIF, route.oif);
+  b.Finish();
+}
+
+void AppendRouteDelete(const SirAddress& destination, uint32_t table,
+                       uint8_t protocol, uint32_t seq,
+                       std::vector<uint8_t>* out) {
+  Builder b(out, RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, seq);
+  rtmsg* rtm = b.PutRtmsg();
+  rtm->rtm_family = AF_INET6;
+  rtm->rtm_dst_len = 128;
+  rtm->rtm_protocol = protocol;  // the kernel deletes only a match
+  rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+  rtm->rtm_type = RTN_UNSPEC;
+  const Ipv6Bytes dst = ToBytes(destination);
+  mnl_attr_put(b.nlh(), RTA_DST, dst.size(), dst.data());
+  PutTable(b, rtm, table);
+  b.Finish();
+}
+
+void AppendRouteDump(uint32_t table, uint8_t protocol, uint32_t seq,
+                     std::vector<uint8_t>* out) {
+  Builder b(out, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  rtmsg* rtm = b.PutRtmsg();
+  rtm->rtm_family = AF_INET6;
+  rtm->rtm_protocol = protocol;
+  rtm->rtm_table = RT_TABLE_UNSPEC;
+  mnl_attr_put_u32(b.nlh(), RTA_TABLE, table);
+  b.Finish();
+}
+
+absl::StatusOr<std::vector<NetlinkMessage>> SplitMessages(const uint8_t* data,
+                                                          size_t len) {
+  std::vector<NetlinkMessage> out;
+  size_t offset = 0;
+  while (offset < len) {
+    if (len - offset < sizeof(nlmsghdr)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "netlink reply: ", len - offset, " stray bytes at offset ", offset));
+    }
+    nlmsghdr h;
+    std::memcpy(&h, data + offset, sizeof(h));
+    if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > len - offset) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "netlink reply: message at offset ", offset, " has length ",
+          h.nlmsg_len, " of ", len - offset, " bytes left"));
+    }
+    out.push_back(
+        {h.nlmsg_type, h.nlmsg_flags, h.nlmsg_seq, offset, h.nlmsg_len});
+    offset += NLMSG_ALIGN(h.nlmsg_len);
+  }
+  return out;
+}
+
+absl::StatusOr<NetlinkAck> DecodeAck(const uint8_t* message, size_t len) {
+  if (len < sizeof(nlmsghdr) + sizeof(nlmsgerr)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("netlink ack: ", len, " bytes, too short for an error"));
+  }
+  const auto* nlh = reinterpret_cast<const nlmsghdr*>(message);
+  if (nlh->nlmsg_type != NLMSG_ERROR) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "netlink ack: message type ", nlh->nlmsg_type, " is not NLMSG_ERROR"));
+  }
+  nlmsgerr err;
+  std::memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
+  NetlinkAck ack;
+  ack.seq = nlh->nlmsg_seq;
+  ack.error = err.error;
+  if (err.error > 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("netlink ack: positive error ", err.error));
+  }
+  if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
+    // The TLVs follow the error and, unless capped, the whole request.
+    size_t tlv_offset = sizeof(nlmsghdr) + sizeof(nlmsgerr);
+    if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
+      tlv_offset += err.msg.nlmsg_len - sizeof(nlmsghdr);
+    }
+    size_t at = NLMSG_ALIGN(tlv_offset);
+    while (at + sizeof(nlattr) <= len) {
+      nlattr a;
+      std::memcpy(&a, message + at, sizeof(a));
+      if (a.nla_len < sizeof(nlattr) || at + a.nla_len > len) break;
+      if ((a.nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
+        const char* text =
+            reinterpret_cast<const char*>(message + at + sizeof(nlattr));
+        ack.message.assign(text, strnlen(text, a.nla_len - sizeof(nlattr)));
+      }
+      at += NLA_ALIGN(a.nla_len);
+    }
+  }
+  return ack;
+}
+
+absl::StatusOr<std::optional<IlaRoute>> DecodeRoute(const uint8_t* message,
+                                                    size_t len) {
+  if (len < sizeof(nlmsghdr) + sizeof(rtmsg)) {
+    return Malformed(absl::StrCat(len, " bytes, too short"));
+  }
+  const auto* nlh = reinterpret_cast<const nlmsghdr*>(message);
+  if (nlh->nlmsg_len != len) {
+    return Malformed(absl::StrCat("length ", nlh->nlmsg_len, " in a ", len,
+                                  "-byte message"));
+  }
+  if (nlh->nlmsg_type != RTM_NEWROUTE) {
+    return Malformed(
+        absl::StrCat("type ", nlh->nlmsg_type, " is not RTM_NEWROUTE"));
+  }
+  rtmsg rtm;
+  std::memcpy(&rtm, mnl_nlmsg_get_payload(nlh), sizeof(rtm));
+  if (rtm.rtm_family != AF_INET6 || rtm.rtm_dst_len != 128) {
+    return std::nullopt;
+  }
+  const nlattr* tb[RTA_MAX + 1] = {};
+  Attributes ctx{tb, RTA_MAX};
+  const size_t attrs_at = NLMSG_SPACE(sizeof(rtmsg));
+  if (attrs_at > len ||
+      !ParseAttributes(message + attrs_at, len - attrs_at, &ctx)) {
+    return Malformed("attributes overrun the message");
+  }
+  if (tb[RTA_ENCAP_TYPE] == nullptr ||
+      mnl_attr_validate(tb[RTA_ENCAP_TYPE], MNL_TYPE_U16) < 0 ||
+      mnl_attr_get_u16(tb[RTA_ENCAP_TYPE]) != LWTUNNEL_ENCAP_ILA) {
+    return std::nullopt;  // not an ILA route
+  }
+  IlaRoute route;
+  route.protocol = rtm.rtm_protocol;
+  route.table = rtm.rtm_table;
+  if (tb[RTA_TABLE] != nullptr) {
+    if (mnl_attr_validate(tb[RTA_TABLE], MNL_TYPE_U32) < 0) {
+      return Malformed("RTA_TABLE is not 4 bytes");
+    }
+    route.table = mnl_attr_get_u32(tb[RTA_TABLE]);
+  }
+  if (tb[RTA_DST] == nullptr || mnl_attr_get_payload_len(tb[RTA_DST]) != 16) {
+    return Malformed("a /128 route without a 16-byte RTA_DST");
+  }
+  route.destination = FromBytes(mnl_attr_get_payload(tb[RTA_DST]));
+  if (tb[RTA_GATEWAY] != nullptr) {
+    if (mnl_attr_get_payload_len(tb[RTA_GATEWAY]) != 16) {
+      return Malformed("RTA_GATEWAY is not 16 bytes");
+    }
+    Ipv6Bytes gw;
+    std::memcpy(gw.data(), mnl_attr_get_payload(tb[RTA_GATEWAY]), 16);
+    route.gateway = gw;
+  }
+  if (tb[RTA_OIF] != nullptr) {
+    if (mnl_attr_validate(tb[RTA_OIF], MNL_TYPE_U32) < 0) {
+      return Malformed("RTA_OIF is not 4 bytes");
+    }
+    route.oif = mnl_attr_get_u32(tb[RTA_OIF]);
+  }
+  if (tb[RTA_ENCAP] == nullptr) return Malformed("ILA route without RTA_ENCAP");
+  const nlattr* ila[ILA_ATTR_MAX + 1] = {};
+  Attributes ila_ctx{ila, ILA_ATTR_MAX};
+  if (!ParseAttributes(
+          static_cast<const uint8_t*>(mnl_attr_get_payload(tb[RTA_ENCAP])),
+          mnl_attr_get_payload_len(tb[RTA_ENCAP]), &ila_ctx)) {
+    return Malformed("ILA attributes overrun RTA_ENCAP");
+  }
+  if (ila[ILA_ATTR_LOCATOR] == nullptr) {
+    return Malformed("ILA route without a locator");
+  }
+  if (mnl_attr_validate(ila[ILA_ATTR_LOCATOR], MNL_TYPE_U64) < 0) {
+    return Malformed("ILA_ATTR_LOCATOR is not 8 bytes");
+  }
+  route.locator.value = be64toh(mnl_attr_get_u64(ila[ILA_ATTR_LOCATOR]));
+  if (const nlattr* a = ila[ILA_ATTR_CSUM_MODE]; a != nullptr) {
+    if (mnl_attr_validate(a, MNL_TYPE_U8) < 0) {
+      return Malformed("ILA_ATTR_CSUM_MODE is not 1 byte");
+    }
+    const uint8_t mode = mnl_attr_get_u8(a);
+    if (!IsValidChecksumMode(mode)) {
+      return Malformed(absl::StrCat("unknown csum-mode ", mode));
+    }
+    route.csum_mode = static_cast<ChecksumMode>(mode);
+  }
+  if (const nlattr* a = ila[ILA_ATTR_IDENT_TYPE]; a != nullptr) {
+    if (mnl_attr_validate(a, MNL_TYPE_U8) < 0) {
+      return Malformed("ILA_ATTR_IDENT_TYPE is not 1 byte");
+    }
+    route.ident_type = mnl_attr_get_u8(a);
+  }
+  if (const nlattr* a = ila[ILA_ATTR_HOOK_TYPE]; a != nullptr) {
+    if (mnl_attr_validate(a, MNL_TYPE_U8) < 0) {
+      return Malformed("ILA_ATTR_HOOK_TYPE is not 1 byte");
+    }
+    route.hook_type = mnl_attr_get_u8(a);
+  }
+  return route;
+}
+
+std::string RouteReplaceCommand(const IlaRoute& route) {
+  std::string out = absl::StrCat(
+      "ip -6 route replace ", FormatSirAddress(route.destination),
+      "/128 encap ila ", FormatLocator(route.locator), " csum-mode ",
+      ChecksumModeName(route.csum_mode), " ident-type ",
+      route.ident_type == 1 ? std::string("luid")
+                            : absl::StrCat(route.ident_type),
+      " hook-type ",
+      route.hook_type == 0 ? std::string("output") : std::string("input"));
+  if (route.gateway) absl::StrAppend(&out, " via ", FormatIpv6(*route.gateway));
+  if (route.oif != 0) {
+    char name[IF_NAMESIZE] = {};
+    absl::StrAppend(&out, " dev ",
+                    if_indextoname(route.oif, name) != nullptr
+                        ? std::string(name)
+                        : absl::StrCat("if", route.oif));
+  }
+  absl::StrAppend(&out, " proto ", route.protocol, " table ", route.table);
+  return out;
+}
+
+std::string RouteDeleteCommand(const SirAddress& destination, uint32_t table,
+                               uint8_t protocol) {
+  return absl::StrCat("ip -6 route del ", FormatSirAddress(destination),
+                      "/128 proto ", protocol, " table ", table);
+}
+
+}  // namespace ila::router_sync
