@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "ila/v1/checksum_mode.h"
 #include "ila/v1/mapping.pb.h"
 #include "storage/types.h"
 
@@ -31,8 +32,6 @@ absl::Time FromTimestamp(const google::protobuf::Timestamp& t);
 void ToProto(const storage::Mapping& m, v1::Mapping* out);
 absl::StatusOr<storage::Mapping> FromProto(const v1::Mapping& m);
 
-absl::StatusOr<ChecksumMode> FromProtoChecksumMode(int value);  // 0: error
-v1::ChecksumMode ToProtoChecksumMode(ChecksumMode mode);
 
 // List page tokens: opaque to clients; carry the list's revision and the
 // last identifier returned.
