@@ -93,6 +93,14 @@ void StreamSubscriber::Violation(const std::string& what) {
   stats_.last_violation = what;
 }
 
+void StreamSubscriber::Nack(int64_t revision, const std::string& error) {
+  if (!write_) return;
+  v1::SubscribeRequest req;
+  req.mutable_nack()->set_revision(revision);
+  req.mutable_nack()->set_error(error.substr(0, 1024));
+  write_(req);
+}
+
 void StreamSubscriber::Run() {
   if (channels_.empty()) return;
   std::mt19937_64 rng(std::random_device{}());
@@ -149,6 +157,7 @@ absl::Status StreamSubscriber::RunOnce(const std::string& server) {
     violation = absl::DataLossError(absl::StrCat("protocol violation: ", what));
     ctx.TryCancel();
   };
+  write_ = [&](const v1::SubscribeRequest& req) { stream->Write(req); };
   auto ack = [&](int64_t revision) {
     v1::SubscribeRequest req;
     req.mutable_ack()->set_applied_revision(revision);
@@ -292,6 +301,7 @@ absl::Status StreamSubscriber::RunOnce(const std::string& server) {
       }
     }
   }
+  write_ = nullptr;
   grpc::Status status = stream->Finish();
   {
     absl::MutexLock l(&mu_);

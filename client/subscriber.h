@@ -13,6 +13,7 @@
 // stream order, and should be quick.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -88,6 +89,11 @@ class StreamSubscriber {
   Replica CopyReplica();
   SubscriberStats stats();
 
+  // Reports upstream that `revision` could not be fully applied (router-sync:
+  // the kernel refused a route), as Nack{revision, error}. Call only from a
+  // listener callback (the subscriber's thread); a no-op between streams.
+  void Nack(int64_t revision, const std::string& error);
+
   // Waits until applied_revision() >= revision; false on timeout.
   bool WaitForRevision(int64_t revision, absl::Duration timeout);
 
@@ -100,6 +106,8 @@ class StreamSubscriber {
   SubscriberListener* const listener_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::thread thread_;
+  // The open stream's writer while RunOnce runs (subscriber thread only).
+  std::function<void(const v1::SubscribeRequest&)> write_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
