@@ -8,6 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libabsl-dev libspdlog-dev libcli11-dev libmnl-dev
   libgtest-dev libgmock-dev
+  iproute2  # router-sync netns tests drive `ip`
 )
 
 missing=()

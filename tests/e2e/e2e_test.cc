@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -506,6 +507,135 @@ TEST(EndToEnd, SubscribersConvergeAcrossServerKill) {
     EXPECT_EQ(replica.size(), expected) << "subscriber " << i;
   }
   for (auto& s : subs) s->Stop();
+}
+
+}  // namespace
+}  // namespace ila
+
+namespace ila {
+namespace {
+
+// The routes ila-router-sync --dry-run has printed so far, replayed:
+// SIR address -> locator.
+std::map<std::string, std::string> DryRunRoutes(const std::string& out) {
+  std::map<std::string, std::string> routes;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> w = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (w.size() >= 8 && w[3] == "replace" && w[5] == "encap") {
+      routes[std::string(absl::StripSuffix(w[4], "/128"))] = w[7];
+    } else if (w.size() >= 5 && w[3] == "del") {
+      routes.erase(std::string(absl::StripSuffix(w[4], "/128")));
+    }
+  }
+  return routes;
+}
+
+// SIR address -> locator, from `ilactl list -o json`.
+std::map<std::string, std::string> ServerRoutes(const testing::TempDir& dir,
+                                                const std::string& addr) {
+  std::map<std::string, std::string> routes;
+  auto r = Ilactl(dir, addr, {"list", "-o", "json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (absl::string_view line :
+       absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    auto field = [&](absl::string_view key) {
+      const std::string k = absl::StrCat("\"", key, "\":\"");
+      size_t at = line.find(k);
+      if (at == absl::string_view::npos) return std::string();
+      at += k.size();
+      return std::string(line.substr(at, line.find('"', at) - at));
+    };
+    routes[field("sir_address")] = field("locator");
+  }
+  return routes;
+}
+
+// Waits (bounded) until the agent's printed routes equal the server's.
+bool Converges(const testing::TempDir& dir, const std::string& addr,
+               Subprocess& agent) {
+  const auto want = ServerRoutes(dir, addr);
+  for (int i = 0; i < 500; ++i) {
+    if (DryRunRoutes(agent.out()) == want) return true;
+    if (!agent.running()) return false;
+    absl::SleepFor(absl::Milliseconds(20));  // polling another process
+  }
+  return false;
+}
+
+// ila-router-sync --dry-run: every mapping becomes an `ip -6 route replace`,
+// a move a new one, an unregister an `ip -6 route del`; after a restart with
+// its --state-dir it resumes (no snapshot) and still converges.
+TEST(EndToEnd, RouterSyncDryRunFollowsTheMappingsAcrossRestart) {
+  testing::TempDir dir;
+  ServerProcess server(dir, dir.Sub("db"));
+  ASSERT_TRUE(server.WaitReady()) << server.proc().err();
+  const std::string addr = server.address();
+  for (const char* t : {"a", "b", "c"}) {
+    ASSERT_EQ(
+        Ilactl(dir, addr, {"task", "register", t, "--locator", "2001:db8:1::"})
+            .exit_code,
+        0);
+  }
+  const std::vector<std::string> argv = {kBin + "/ila-router-sync",
+                                         "--dry-run",
+                                         "--server",
+                                         addr,
+                                         "--via",
+                                         "2001:db8::1",
+                                         "--state-dir",
+                                         dir.path(),
+                                         "--name",
+                                         "e2e-router"};
+  {
+    Subprocess agent(argv, dir.Sub("agent1.out"), dir.Sub("agent1.err"));
+    ASSERT_TRUE(Converges(dir, addr, agent)) << agent.out() << agent.err();
+    EXPECT_THAT(agent.out(),
+                HasSubstr("encap ila 2001:db8:1:0 csum-mode adj-transport "
+                          "ident-type luid hook-type output via 2001:db8::1 "
+                          "proto 73 table 254"));
+    ASSERT_EQ(
+        Ilactl(dir, addr, {"task", "move", "a", "--locator", "2001:db8:2::"})
+            .exit_code,
+        0);
+    ASSERT_EQ(Ilactl(dir, addr, {"task", "rm", "b"}).exit_code, 0);
+    ASSERT_TRUE(Converges(dir, addr, agent)) << agent.out();
+    EXPECT_THAT(agent.out(), HasSubstr("ip -6 route del "));
+    // It shows up as a router that acknowledged the latest revision.
+    auto subs = Ilactl(dir, addr, {"subscribers", "-o", "json"});
+    EXPECT_THAT(subs.out, HasSubstr("\"node\":\"e2e-router\""));
+    agent.Signal(SIGTERM);
+    const int status = agent.Wait();
+    ASSERT_TRUE(WIFEXITED(status)) << agent.err();
+    EXPECT_EQ(WEXITSTATUS(status), 0) << agent.err();
+  }
+  // Changes while it is down.
+  ASSERT_EQ(Ilactl(dir, addr, {"task", "rm", "c"}).exit_code, 0);
+  ASSERT_EQ(
+      Ilactl(dir, addr, {"task", "register", "d", "--locator", "2001:db8:3::"})
+          .exit_code,
+      0);
+  Subprocess agent(argv, dir.Sub("agent2.out"), dir.Sub("agent2.err"));
+  ASSERT_TRUE(Converges(dir, addr, agent)) << agent.out() << agent.err();
+  EXPECT_THAT(agent.err(), HasSubstr("loaded 2 mappings at revision 5"));
+  agent.Signal(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(agent.Wait())) << agent.err();
+}
+
+TEST(EndToEnd, RouterSyncRejectsBadFlagsNamingThem) {
+  testing::TempDir dir;
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), kBin + "/ila-router-sync");
+    return RunCommand(args, dir.path());
+  };
+  EXPECT_THAT(run({"--dry-run", "--via", "zz"}).err,
+              HasSubstr("--via: \"zz\" is not an IPv6 address"));
+  EXPECT_THAT(run({"--dry-run", "--dev", "no-such-if0"}).err,
+              HasSubstr("--dev: no interface \"no-such-if0\""));
+  EXPECT_THAT(
+      run({"--dry-run", "--via", "2001:db8::1", "--csum-mode", "x"}).err,
+      HasSubstr("--csum-mode"));
+  EXPECT_THAT(run({"--dry-run"}).err, HasSubstr("--via or --dev"));
+  EXPECT_NE(run({"--role", "switch"}).exit_code, 0);
 }
 
 }  // namespace

@@ -1,0 +1,152 @@
+// ila-router-sync: makes the kernel's ILA state on a router equal to the
+// mappings in ila-server (design.md §7; docs/router-sync.md).
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/runtime.h"
+#include "common/version.h"
+#include "router-sync/agent.h"
+#include "router-sync/checks.h"
+
+namespace {
+
+int Fail(const absl::Status& s) {
+  std::cerr << "ila-router-sync: " << s.message() << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ila::router_sync;
+  ila::InitRuntime();
+  CLI::App app{
+      "ila-router-sync: programs the kernel's ILA routes from ila-server"};
+  app.set_version_flag("--version", std::string(ila::Version()));
+  std::vector<std::string> servers = {"localhost:50051"};
+  std::string role = "router";
+  std::vector<std::string> locators;
+  uint32_t table = kMainTable;
+  std::string via, dev, csum_mode, state_dir, log_level = "info";
+  bool dry_run = false;
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  std::string name = host;
+  int reconcile_s = 60;
+  app.add_option("--server", servers,
+                 "ila-server address host:port (repeatable; tried in turn)")
+      ->capture_default_str();
+  app.add_option("--role", role, "router or host")
+      ->check(CLI::IsMember({"router", "host"}))
+      ->capture_default_str();
+  app.add_option("--locator", locators,
+                 "host role: a locator of this host (repeatable)");
+  app.add_option("--table", table, "routing table for the ILA routes")
+      ->check(CLI::Range(1u, 0xffffffffu))
+      ->capture_default_str();
+  app.add_option("--via", via,
+                 "next hop (IPv6 address) for translated packets");
+  app.add_option("--dev", dev, "interface for translated packets");
+  app.add_option("--csum-mode", csum_mode,
+                 "override each mapping's checksum mode: adj-transport, "
+                 "neutral-map, neutral-map-auto or no-action");
+  app.add_option("--state-dir", state_dir,
+                 "directory for the last applied state (resume after a "
+                 "restart with the changes since)");
+  app.add_flag("--dry-run", dry_run,
+               "print the operations as `ip` commands, touch nothing");
+  app.add_option("--name", name, "node name shown by `ilactl subscribers`")
+      ->capture_default_str();
+  app.add_option("--reconcile-interval-seconds", reconcile_s,
+                 "full reconcile against the kernel at least this often")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  ila::logging::LogToStderr();
+  if (absl::Status s = ila::logging::SetLevel(log_level); !s.ok()) {
+    return Fail(s);
+  }
+  // Flag values, each checked with an error naming the flag.
+  AgentOptions o;
+  o.servers = servers;
+  o.name = name;
+  o.state_dir = state_dir;
+  o.reconcile_interval = absl::Seconds(reconcile_s);
+  o.route.table = table;
+  if (!via.empty()) {
+    Ipv6Bytes gw;
+    if (inet_pton(AF_INET6, via.c_str(), gw.data()) != 1) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--via: \"", via, "\" is not an IPv6 address")));
+    }
+    o.route.via = gw;
+  }
+  if (!dev.empty()) {
+    o.route.oif = if_nametoindex(dev.c_str());
+    if (o.route.oif == 0) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--dev: no interface \"", dev, "\"")));
+    }
+  }
+  if (!csum_mode.empty()) {
+    auto m = ila::ParseChecksumMode(csum_mode);
+    if (!m.ok()) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--csum-mode: ", m.status().message())));
+    }
+    o.route.csum_mode = *m;
+  }
+  if (role == "host") {
+    return Fail(absl::UnimplementedError(
+        "--role host: the host role (ILA translation entries through the "
+        "\"ila\" generic netlink family) is not built yet; only --role "
+        "router is"));
+  }
+  if (!locators.empty()) {
+    return Fail(absl::InvalidArgumentError("--locator: only for --role host"));
+  }
+  if (!o.route.via && o.route.oif == 0) {
+    return Fail(absl::InvalidArgumentError(
+        "--via or --dev: the router needs a next hop for translated "
+        "packets"));
+  }
+
+  // Startup checks before anything else (none in --dry-run).
+  std::unique_ptr<RouteBackend> backend;
+  if (dry_run) {
+    backend = MakeDryRunBackend(&std::cout, o.route.table, o.route.protocol);
+  } else {
+    if (absl::Status s = CheckNetAdmin(); !s.ok()) return Fail(s);
+    if (absl::Status s = CheckIlaSupport(); !s.ok()) return Fail(s);
+    auto nl = RtNetlink::Open();
+    if (!nl.ok()) return Fail(nl.status());
+    backend =
+        MakeKernelBackend(*std::move(nl), o.route.table, o.route.protocol);
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  RouterAgent agent(o, std::move(backend));
+  if (absl::Status s = agent.Start(); !s.ok()) return Fail(s);
+  ILA_LOG_INFO("ila-router-sync {} as {} (router) for {}", ila::Version(), name,
+               servers.front());
+  int sig = 0;
+  sigwait(&signals, &sig);
+  ILA_LOG_INFO("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  agent.Stop();
+  return 0;
+}
