@@ -9,6 +9,7 @@ PACKAGES=(
   librocksdb-dev libabsl-dev libspdlog-dev libcli11-dev libmnl-dev
   libgtest-dev libgmock-dev
   iproute2  # router-sync netns tests drive `ip`
+  qemu-system-x86 busybox-static  # the kernel-ILA test VM (tests/kernel/)
 )
 
 missing=()
@@ -18,15 +19,35 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
-fi
-
-echo "install-deps: installing missing packages: ${missing[*]}"
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
   SUDO="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing missing packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Debian's kernel (it has ILA as a module; the build machines' kernel has
+# none), unpacked, not installed: the kernel-ILA tests boot it under qemu.
+KERNEL_DIR=${ILA_KERNEL_DIR:-/var/cache/ila-kernel}
+if ! ls "$KERNEL_DIR"/boot/vmlinuz-* >/dev/null 2>&1; then
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+    awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  if [[ -z $pkg ]]; then
+    $SUDO apt-get update -qq
+    pkg=$(apt-cache depends linux-image-amd64 |
+      awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  fi
+  echo "install-deps: unpacking $pkg into $KERNEL_DIR for the kernel tests"
+  tmp=$(mktemp -d)
+  # apt downloads as its own user when it can write there.
+  if [[ $(id -u) -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
+  (cd "$tmp" && apt-get download -qq "$pkg")
+  $SUDO mkdir -p "$KERNEL_DIR"
+  $SUDO dpkg -x "$tmp"/*.deb "$KERNEL_DIR"
+  rm -rf "$tmp"
+fi
