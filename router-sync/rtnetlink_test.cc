@@ -42,7 +42,7 @@ class RtNetlinkTest : public ::testing::Test {
                       "own (CI runs it as root)";
     }
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
-    ASSERT_EQ(std::system("ip link set lo up"), 0);
+    ASSERT_EQ(std::system("/sbin/ip link set lo up"), 0);
     auto nl = RtNetlink::Open();
     ASSERT_TRUE(nl.ok()) << nl.status();
     nl_ = *std::move(nl);
@@ -106,9 +106,11 @@ TEST_F(RtNetlinkTest, EveryRouteIsProgrammedOrRefusedWithItsOwnReason) {
 }
 
 TEST_F(RtNetlinkTest, DeleteRemovesOnlyRoutesWithOurProtocol) {
-  ASSERT_EQ(std::system("ip -6 route add 2001:db8::7/128 dev lo proto 73"), 0);
-  ASSERT_EQ(std::system("ip -6 route add 2001:db8::8/128 dev lo proto static"),
-            0);
+  ASSERT_EQ(
+      std::system("/sbin/ip -6 route add 2001:db8::7/128 dev lo proto 73"), 0);
+  ASSERT_EQ(
+      std::system("/sbin/ip -6 route add 2001:db8::8/128 dev lo proto static"),
+      0);
   RoutePlan plan;
   plan.remove.push_back({SirPrefix{kDocPrefix}, Identifier{7}});
   plan.remove.push_back({SirPrefix{kDocPrefix}, Identifier{8}});
@@ -118,13 +120,14 @@ TEST_F(RtNetlinkTest, DeleteRemovesOnlyRoutesWithOurProtocol) {
   EXPECT_TRUE((*results)[0].status.ok()) << (*results)[0].status;
   EXPECT_EQ((*results)[1].status.code(), absl::StatusCode::kNotFound)
       << (*results)[1].status;
-  EXPECT_EQ(Output("ip -6 route show 2001:db8::7/128"), "");
+  EXPECT_EQ(Output("/sbin/ip -6 route show 2001:db8::7/128"), "");
   // The foreign route is still there (`ip` names the protocol only where
   // /usr/share/iproute2/rt_protos exists, so look for the route itself).
-  EXPECT_THAT(Output("ip -6 route show 2001:db8::8/128"),
+  EXPECT_THAT(Output("/sbin/ip -6 route show 2001:db8::8/128"),
               HasSubstr("2001:db8::8 dev lo"));
   // A plain (non-ILA) route of ours is not in the ILA dump.
-  ASSERT_EQ(std::system("ip -6 route add 2001:db8::9/128 dev lo proto 73"), 0);
+  ASSERT_EQ(
+      std::system("/sbin/ip -6 route add 2001:db8::9/128 dev lo proto 73"), 0);
   auto routes = nl_->DumpRoutes(kMainTable, kRouteProtocol);
   ASSERT_TRUE(routes.ok()) << routes.status();
   EXPECT_TRUE(routes->empty());
