@@ -25,6 +25,7 @@
 #include "router-sync/agent.h"
 #include "router-sync/checks.h"
 #include "server/server.h"
+#include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
 namespace ila::router_sync {
@@ -34,15 +35,7 @@ using ::testing::HasSubstr;
 
 constexpr int kTasks = 10000;
 
-std::string Output(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-  pclose(p);
-  return out;
-}
+using testing::ShellOutput;
 
 class KernelScenarios : public ::testing::Test {
  protected:
@@ -169,9 +162,11 @@ TEST_F(KernelScenarios, RoutesFollowTheMappingsThroughRestartsAndHandEdits) {
   ASSERT_TRUE(took.has_value()) << "the kernel never held the 10,000 routes";
   std::cerr << "scenario 1: 10000 routes in the kernel " << *took
             << " after the agent started\n";
-  const std::string shown = Output("/sbin/ip -6 route show proto 73 | wc -l");
+  const std::string shown =
+      ShellOutput("/sbin/ip -6 route show proto 73 | wc -l");
   EXPECT_EQ(std::atoi(shown.c_str()), kTasks) << shown;
-  const std::string first = Output("/sbin/ip -6 route show proto 73 | head -1");
+  const std::string first =
+      ShellOutput("/sbin/ip -6 route show proto 73 | head -1");
   EXPECT_THAT(first, HasSubstr("encap ila"));
   EXPECT_THAT(first, HasSubstr("ident-type luid"));
 
@@ -203,8 +198,8 @@ TEST_F(KernelScenarios, RoutesFollowTheMappingsThroughRestartsAndHandEdits) {
   StartAgent();
   took = WaitKernelEqualsMappings();
   ASSERT_TRUE(took.has_value()) << "no convergence after the restart";
-  EXPECT_EQ(Output("/sbin/ip -6 route show fd00::2000:0:ffff:1/128"), "");
-  EXPECT_THAT(Output("/sbin/ip -6 route show fd00::2000:0:ffff:2/128"),
+  EXPECT_EQ(ShellOutput("/sbin/ip -6 route show fd00::2000:0:ffff:1/128"), "");
+  EXPECT_THAT(ShellOutput("/sbin/ip -6 route show fd00::2000:0:ffff:2/128"),
               HasSubstr("encap ila"));
   EXPECT_EQ(agent_->stats().failed_routes, 0);
 }

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/subprocess.h"
 
 namespace ila::router_sync {
 namespace {
@@ -24,15 +25,7 @@ using ::testing::HasSubstr;
 
 constexpr uint64_t kDocPrefix = 0x20010db800000000;  // 2001:db8::/64
 
-std::string Output(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[512];
-  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-  pclose(p);
-  return out;
-}
+using testing::ShellOutput;
 
 class RtNetlinkTest : public ::testing::Test {
  protected:
@@ -120,10 +113,10 @@ TEST_F(RtNetlinkTest, DeleteRemovesOnlyRoutesWithOurProtocol) {
   EXPECT_TRUE((*results)[0].status.ok()) << (*results)[0].status;
   EXPECT_EQ((*results)[1].status.code(), absl::StatusCode::kNotFound)
       << (*results)[1].status;
-  EXPECT_EQ(Output("/sbin/ip -6 route show 2001:db8::7/128"), "");
+  EXPECT_EQ(ShellOutput("/sbin/ip -6 route show 2001:db8::7/128"), "");
   // The foreign route is still there (`ip` names the protocol only where
   // /usr/share/iproute2/rt_protos exists, so look for the route itself).
-  EXPECT_THAT(Output("/sbin/ip -6 route show 2001:db8::8/128"),
+  EXPECT_THAT(ShellOutput("/sbin/ip -6 route show 2001:db8::8/128"),
               HasSubstr("2001:db8::8 dev lo"));
   // A plain (non-ILA) route of ours is not in the ILA dump.
   ASSERT_EQ(

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -103,6 +104,17 @@ inline CommandResult RunCommand(std::vector<std::string> argv,
   r.out = p.out();
   r.err = p.err();
   return r;
+}
+
+// Runs a shell command line and returns its standard output.
+inline std::string ShellOutput(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  pclose(p);
+  return out;
 }
 
 }  // namespace ila::testing
