@@ -174,6 +174,10 @@ absl::Status RouterAgent::Start() {
   so.servers = options_.servers;
   so.node = options_.name;
   so.role = v1::NODE_ROLE_ROUTER;
+  if (options_.shard_count > 0) {
+    so.filter.set_shard_index(options_.shard_index);
+    so.filter.set_shard_count(options_.shard_count);
+  }
   {
     absl::MutexLock l(&mu_);
     if (have_state_) {

@@ -61,6 +61,10 @@ struct AgentOptions {
   std::vector<std::string> servers;
   std::string name;
   RouteTemplate route;
+  // Identifier shard (--shard I/N): only mappings of shard I of N, so that
+  // N routers split the table. shard_count 0: the whole table.
+  uint32_t shard_index = 0;
+  uint32_t shard_count = 0;
   std::string state_dir;  // empty: no saved state (snapshot on every start)
   absl::Duration reconcile_interval = absl::Seconds(60);
   absl::Duration retry_initial = absl::Seconds(1);

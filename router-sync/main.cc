@@ -8,7 +8,9 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/runtime.h"
 #include "common/version.h"
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   gethostname(host, sizeof(host) - 1);
   std::string name = host;
   int reconcile_s = 60;
+  std::string shard;
   app.add_option("--server", servers,
                  "ila-server address host:port (repeatable; tried in turn)")
       ->capture_default_str();
@@ -68,6 +71,9 @@ int main(int argc, char** argv) {
                  "full reconcile against the kernel at least this often")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
+  app.add_option("--shard", shard,
+                 "I/N: program only the mappings of identifier shard I of N "
+                 "(N routers split the table)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -105,6 +111,17 @@ int main(int argc, char** argv) {
           absl::StrCat("--csum-mode: ", m.status().message())));
     }
     o.route.csum_mode = *m;
+  }
+  if (!shard.empty()) {
+    std::vector<std::string> parts = absl::StrSplit(shard, '/');
+    uint32_t index = 0, count = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &index) ||
+        !absl::SimpleAtoi(parts[1], &count) || count == 0 || index >= count) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--shard: \"", shard, "\" is not I/N with 0 <= I < N")));
+    }
+    o.shard_index = index;
+    o.shard_count = count;
   }
   if (role == "host") {
     return Fail(absl::UnimplementedError(

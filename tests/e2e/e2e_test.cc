@@ -621,6 +621,49 @@ TEST(EndToEnd, RouterSyncDryRunFollowsTheMappingsAcrossRestart) {
   EXPECT_TRUE(WIFEXITED(agent.Wait())) << agent.err();
 }
 
+// Two routers with --shard 0/2 and 1/2 split the table: together exactly
+// the mappings, no route on both.
+TEST(EndToEnd, RouterSyncShardsSplitTheTable) {
+  testing::TempDir dir;
+  ServerProcess server(dir, dir.Sub("db"));
+  ASSERT_TRUE(server.WaitReady()) << server.proc().err();
+  const std::string addr = server.address();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(Ilactl(dir, addr,
+                     {"task", "register", absl::StrCat("t", i), "--locator",
+                      "2001:db8:1::"})
+                  .exit_code,
+              0);
+  }
+  const auto want = ServerRoutes(dir, addr);
+  std::vector<std::unique_ptr<Subprocess>> agents;
+  for (const char* shard : {"0/2", "1/2"}) {
+    agents.push_back(std::make_unique<Subprocess>(
+        std::vector<std::string>{kBin + "/ila-router-sync", "--dry-run",
+                                 "--server", addr, "--via", "2001:db8::1",
+                                 "--shard", shard},
+        dir.Sub(absl::StrCat("shard", agents.size(), ".out")),
+        dir.Sub(absl::StrCat("shard", agents.size(), ".err"))));
+  }
+  std::map<std::string, std::string> a, b, both;
+  for (int i = 0; i < 500; ++i) {
+    a = DryRunRoutes(agents[0]->out());
+    b = DryRunRoutes(agents[1]->out());
+    both = a;
+    both.insert(b.begin(), b.end());
+    if (both == want && a.size() + b.size() == want.size()) break;
+    absl::SleepFor(absl::Milliseconds(20));  // polling other processes
+  }
+  EXPECT_EQ(both, want);
+  EXPECT_EQ(a.size() + b.size(), want.size()) << "a route on both shards";
+  EXPECT_FALSE(a.empty());
+  EXPECT_FALSE(b.empty());
+  for (auto& agent : agents) {
+    agent->Signal(SIGTERM);
+    EXPECT_TRUE(WIFEXITED(agent->Wait())) << agent->err();
+  }
+}
+
 TEST(EndToEnd, RouterSyncRejectsBadFlagsNamingThem) {
   testing::TempDir dir;
   auto run = [&](std::vector<std::string> args) {
@@ -635,6 +678,8 @@ TEST(EndToEnd, RouterSyncRejectsBadFlagsNamingThem) {
       run({"--dry-run", "--via", "2001:db8::1", "--csum-mode", "x"}).err,
       HasSubstr("--csum-mode"));
   EXPECT_THAT(run({"--dry-run"}).err, HasSubstr("--via or --dev"));
+  EXPECT_THAT(run({"--dry-run", "--via", "2001:db8::1", "--shard", "2/2"}).err,
+              HasSubstr("--shard: \"2/2\" is not I/N"));
   EXPECT_NE(run({"--role", "switch"}).exit_code, 0);
 }
 
