@@ -211,14 +211,15 @@ AgentStats RouterAgent::stats() {
   return s;
 }
 
-void RouterAgent::Want(const v1::Mapping& m) {
+const IlaRoute* RouterAgent::Want(const v1::Mapping& m) {
   auto r = RouteForMapping(m, options_.route);
   if (!r.ok()) {
     invalid_.push_back(std::string(r.status().message()));
-    return;
+    return nullptr;
   }
-  desired_[r->destination] = *r;
-  pending_.replace.push_back(*r);
+  IlaRoute& route = desired_[r->destination];
+  route = *std::move(r);
+  return &route;
 }
 
 void RouterAgent::Unwant(uint64_t identifier) {
@@ -238,7 +239,7 @@ void RouterAgent::OnSnapshot(int64_t revision, const client::Replica& replica) {
     invalid_.clear();
     for (const auto& [id, m] : replica) {
       mappings_[id] = m;
-      Want(m);
+      Want(m);  // the reconcile below programs it
     }
     pending_ = {};
     revision_ = revision;
@@ -265,7 +266,7 @@ void RouterAgent::OnChange(int64_t revision, uint64_t identifier,
   }
   if (after != nullptr) {
     mappings_[identifier] = *after;
-    Want(*after);
+    if (const IlaRoute* r = Want(*after)) pending_.replace.push_back(*r);
   } else {
     mappings_.erase(identifier);
   }

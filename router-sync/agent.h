@@ -98,8 +98,9 @@ class RouterAgent final : public client::SubscriberListener {
   void OnDisconnect(const absl::Status& status) override;
 
  private:
-  // Sets the desired route for a mapping (or records why it cannot be).
-  void Want(const v1::Mapping& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets the desired route for a mapping and returns it, or records why it
+  // cannot be and returns null.
+  const IlaRoute* Want(const v1::Mapping& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unwant(uint64_t identifier) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Full reconcile; returns the errors of refused routes.
   std::vector<std::string> ReconcileLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

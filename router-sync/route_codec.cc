@@ -33,12 +33,6 @@ SirAddress FromBytes(const void* data) {
   return FromIn6Addr(in);
 }
 
-std::string FormatIpv6(const Ipv6Bytes& bytes) {
-  char text[INET6_ADDRSTRLEN];
-  inet_ntop(AF_INET6, bytes.data(), text, sizeof(text));
-  return text;
-}
-
 // Starts a message at the end of `out`; Finish() trims the buffer to it.
 class Builder {
  public:
@@ -210,17 +204,14 @@ absl::StatusOr<NetlinkAck> DecodeAck(const uint8_t* message, size_t len) {
     if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
       tlv_offset += err.msg.nlmsg_len - sizeof(nlmsghdr);
     }
-    size_t at = NLMSG_ALIGN(tlv_offset);
-    while (at + sizeof(nlattr) <= len) {
-      nlattr a;
-      std::memcpy(&a, message + at, sizeof(a));
-      if (a.nla_len < sizeof(nlattr) || at + a.nla_len > len) break;
-      if ((a.nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
-        const char* text =
-            reinterpret_cast<const char*>(message + at + sizeof(nlattr));
-        ack.message.assign(text, strnlen(text, a.nla_len - sizeof(nlattr)));
-      }
-      at += NLA_ALIGN(a.nla_len);
+    const size_t at = NLMSG_ALIGN(tlv_offset);
+    const nlattr* tlv[NLMSGERR_ATTR_MAX + 1] = {};
+    Attributes attrs{tlv, NLMSGERR_ATTR_MAX};
+    // The message is informative: what parses before a bad TLV is kept.
+    if (at < len) (void)ParseAttributes(message + at, len - at, &attrs);
+    if (const nlattr* m = tlv[NLMSGERR_ATTR_MSG]; m != nullptr) {
+      const char* text = static_cast<const char*>(mnl_attr_get_payload(m));
+      ack.message.assign(text, strnlen(text, mnl_attr_get_payload_len(m)));
     }
   }
   return ack;
@@ -333,7 +324,9 @@ std::string RouteReplaceCommand(const IlaRoute& route) {
                             : absl::StrCat(route.ident_type),
       " hook-type ",
       route.hook_type == 0 ? std::string("output") : std::string("input"));
-  if (route.gateway) absl::StrAppend(&out, " via ", FormatIpv6(*route.gateway));
+  if (route.gateway)
+    absl::StrAppend(&out, " via ",
+                    FormatSirAddress(FromBytes(route.gateway->data())));
   if (route.oif != 0) {
     char name[IF_NAMESIZE] = {};
     absl::StrAppend(&out, " dev ",

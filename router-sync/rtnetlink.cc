@@ -17,9 +17,10 @@ namespace {
 // receive buffer fills.
 constexpr size_t kBatchMessages = 128;
 
+// A failure of the socket itself: the errno's text as KernelError words it;
+// UNAVAILABLE (the caller retries), PERMISSION_DENIED naming the capability.
 absl::Status Errno(const std::string& what, int err) {
-  std::string text =
-      absl::StrCat(what, ": ", strerror(err), " (errno ", err, ")");
+  const std::string text(KernelError(what, -err, "").message());
   if (err == EPERM || err == EACCES) {
     return absl::PermissionDeniedError(
         absl::StrCat(text, "; ila-router-sync needs CAP_NET_ADMIN"));
