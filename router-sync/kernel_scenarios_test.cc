@@ -76,8 +76,9 @@ class KernelScenarios : public ::testing::Test {
     o.save_interval = absl::Milliseconds(100);
     auto nl = RtNetlink::Open();
     ASSERT_TRUE(nl.ok()) << nl.status();
-    agent_ = std::make_unique<RouterAgent>(
-        o, MakeKernelBackend(*std::move(nl), o.route.table, o.route.protocol));
+    agent_ = std::make_unique<SyncAgent>(
+        o, MakeNetlinkBackend(*std::move(nl), nullptr, o.route.table,
+                              o.route.protocol));
     ASSERT_TRUE(agent_->Start().ok());
   }
 
@@ -152,7 +153,7 @@ class KernelScenarios : public ::testing::Test {
   std::string address_;
   std::unique_ptr<v1::MappingService::Stub> stub_;
   std::unique_ptr<RtNetlink> nl_;
-  std::unique_ptr<RouterAgent> agent_;
+  std::unique_ptr<SyncAgent> agent_;
 };
 
 TEST_F(KernelScenarios, RoutesFollowTheMappingsThroughRestartsAndHandEdits) {
@@ -201,7 +202,7 @@ TEST_F(KernelScenarios, RoutesFollowTheMappingsThroughRestartsAndHandEdits) {
   EXPECT_EQ(ShellOutput("/sbin/ip -6 route show fd00::2000:0:ffff:1/128"), "");
   EXPECT_THAT(ShellOutput("/sbin/ip -6 route show fd00::2000:0:ffff:2/128"),
               HasSubstr("encap ila"));
-  EXPECT_EQ(agent_->stats().failed_routes, 0);
+  EXPECT_EQ(agent_->stats().failed, 0);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// ila-router-sync: makes the kernel's ILA state on a router equal to the
-// mappings in ila-server (design.md §7; docs/router-sync.md).
+// ila-router-sync: makes the kernel's ILA state on a router or host equal to
+// the mappings in ila-server (design.md §7; docs/router-sync.md).
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <signal.h>
@@ -30,14 +30,15 @@ int main(int argc, char** argv) {
   using namespace ila::router_sync;
   ila::InitRuntime();
   CLI::App app{
-      "ila-router-sync: programs the kernel's ILA routes from ila-server"};
+      "ila-router-sync: programs the kernel's ILA routes (router) or "
+      "translation entries (host) from ila-server"};
   app.set_version_flag("--version", std::string(ila::Version()));
   std::vector<std::string> servers = {"localhost:50051"};
   std::string role = "router";
   std::vector<std::string> locators;
   uint32_t table = kMainTable;
   std::string via, dev, csum_mode, state_dir, log_level = "info";
-  bool dry_run = false;
+  bool dry_run = false, direct = false;
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   std::string name = host;
@@ -50,13 +51,19 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"router", "host"}))
       ->capture_default_str();
   app.add_option("--locator", locators,
-                 "host role: a locator of this host (repeatable)");
+                 "host role: a locator of this host (repeatable); packets to "
+                 "it are translated back to the SIR prefix of its tasks");
+  app.add_flag("--direct", direct,
+               "host role: also program /128 ILA routes to the tasks of "
+               "other hosts (no router hop)");
   app.add_option("--table", table, "routing table for the ILA routes")
       ->check(CLI::Range(1u, 0xffffffffu))
       ->capture_default_str();
   app.add_option("--via", via,
                  "next hop (IPv6 address) for translated packets");
-  app.add_option("--dev", dev, "interface for translated packets");
+  app.add_option("--dev", dev,
+                 "interface for translated packets; host role: translate "
+                 "only packets received on it (default: any)");
   app.add_option("--csum-mode", csum_mode,
                  "override each mapping's checksum mode: adj-transport, "
                  "neutral-map, neutral-map-auto or no-action");
@@ -111,6 +118,7 @@ int main(int argc, char** argv) {
           absl::StrCat("--csum-mode: ", m.status().message())));
     }
     o.route.csum_mode = *m;
+    o.xlat.csum_mode = *m;
   }
   if (!shard.empty()) {
     std::vector<std::string> parts = absl::StrSplit(shard, '/');
@@ -123,32 +131,62 @@ int main(int argc, char** argv) {
     o.shard_index = index;
     o.shard_count = count;
   }
-  if (role == "host") {
-    return Fail(absl::UnimplementedError(
-        "--role host: the host role (ILA translation entries through the "
-        "\"ila\" generic netlink family) is not built yet; only --role "
-        "router is"));
+  o.role = role == "host" ? AgentRole::kHost : AgentRole::kRouter;
+  o.direct = direct;
+  o.xlat.ifindex = static_cast<int32_t>(o.route.oif);
+  for (const std::string& text : locators) {
+    auto l = ila::ParseLocator(text);
+    if (!l.ok()) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--locator: ", l.status().message())));
+    }
+    o.locators.insert(l->value);
   }
-  if (!locators.empty()) {
-    return Fail(absl::InvalidArgumentError("--locator: only for --role host"));
+  if (o.role == AgentRole::kRouter) {
+    for (const auto& [flag, set] : {std::pair{"--locator", !locators.empty()},
+                                    std::pair{"--direct", direct}}) {
+      if (set) {
+        return Fail(absl::InvalidArgumentError(
+            absl::StrCat(flag, ": only for --role host")));
+      }
+    }
+  } else {
+    if (o.locators.empty()) {
+      return Fail(absl::InvalidArgumentError(
+          "--locator: the host role needs at least one locator of this "
+          "host"));
+    }
+    if (o.shard_count > 0) {
+      return Fail(
+          absl::InvalidArgumentError("--shard: only for --role router"));
+    }
   }
-  if (!o.route.via && o.route.oif == 0) {
-    return Fail(absl::InvalidArgumentError(
-        "--via or --dev: the router needs a next hop for translated "
-        "packets"));
+  if (o.role == AgentRole::kRouter || direct) {
+    if (!o.route.via && o.route.oif == 0) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--via or --dev: ",
+                       o.role == AgentRole::kRouter ? "the router" : "--direct",
+                       " needs a next hop for translated packets")));
+    }
   }
 
   // Startup checks before anything else (none in --dry-run).
-  std::unique_ptr<RouteBackend> backend;
+  std::unique_ptr<KernelBackend> backend;
   if (dry_run) {
     backend = MakeDryRunBackend(&std::cout, o.route.table, o.route.protocol);
   } else {
     if (absl::Status s = CheckNetAdmin(); !s.ok()) return Fail(s);
     if (absl::Status s = CheckIlaSupport(); !s.ok()) return Fail(s);
-    auto nl = RtNetlink::Open();
-    if (!nl.ok()) return Fail(nl.status());
-    backend =
-        MakeKernelBackend(*std::move(nl), o.route.table, o.route.protocol);
+    auto rt = RtNetlink::Open();
+    if (!rt.ok()) return Fail(rt.status());
+    std::unique_ptr<IlaGenl> genl;
+    if (o.role == AgentRole::kHost) {
+      auto g = IlaGenl::Open();
+      if (!g.ok()) return Fail(g.status());
+      genl = *std::move(g);
+    }
+    backend = MakeNetlinkBackend(*std::move(rt), std::move(genl), o.route.table,
+                                 o.route.protocol);
   }
 
   sigset_t signals;
@@ -157,10 +195,10 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  RouterAgent agent(o, std::move(backend));
+  SyncAgent agent(o, std::move(backend));
   if (absl::Status s = agent.Start(); !s.ok()) return Fail(s);
-  ILA_LOG_INFO("ila-router-sync {} as {} (router) for {}", ila::Version(), name,
-               servers.front());
+  ILA_LOG_INFO("ila-router-sync {} as {} ({}) for {}", ila::Version(), name,
+               role, servers.front());
   int sig = 0;
   sigwait(&signals, &sig);
   ILA_LOG_INFO("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

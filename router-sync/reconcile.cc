@@ -18,17 +18,8 @@ absl::StatusOr<IlaRoute> RouteForMapping(const v1::Mapping& mapping,
   IlaRoute route;
   route.destination = {SirPrefix{mapping.sir_prefix()}, id};
   route.locator = Locator{mapping.locator()};
-  if (t.csum_mode) {
-    route.csum_mode = *t.csum_mode;
-  } else {
-    auto mode = FromProtoChecksumMode(mapping.checksum_mode());
-    if (!mode.ok()) {
-      return Annotate(mode.status(),
-                      absl::StrCat("mapping of task \"", mapping.task(),
-                                   "\": checksum_mode"));
-    }
-    route.csum_mode = *mode;
-  }
+  ILA_ASSIGN_OR_RETURN(route.csum_mode,
+                       MappingChecksumMode(mapping, t.csum_mode));
   route.gateway = t.via;
   route.oif = t.oif;
   route.table = t.table;
@@ -57,6 +48,68 @@ RoutePlan PlanRoutes(const DesiredRoutes& desired,
   }
   for (const auto& [dst, route] : desired) {
     if (!present.contains(dst)) plan.replace.push_back(route);
+  }
+  return plan;
+}
+
+absl::StatusOr<ChecksumMode> MappingChecksumMode(
+    const v1::Mapping& mapping, std::optional<ChecksumMode> override_mode) {
+  if (override_mode) return *override_mode;
+  auto mode = FromProtoChecksumMode(mapping.checksum_mode());
+  if (!mode.ok()) {
+    return Annotate(mode.status(),
+                    absl::StrCat("mapping of task \"", mapping.task(),
+                                 "\": checksum_mode"));
+  }
+  return *mode;
+}
+
+std::optional<IlaXlatEntry> XlatForLocator(
+    Locator locator, const LocatorTasks& tasks, const XlatTemplate& t,
+    std::vector<std::string>* conflicts) {
+  const LocatorTasks::value_type* best = nullptr;
+  for (const auto& group : tasks) {
+    if (group.second <= 0) continue;
+    if (best == nullptr || group.second > best->second) best = &group;
+  }
+  if (best == nullptr) return std::nullopt;
+  IlaXlatEntry e;
+  e.locator_match = locator;
+  e.sir_prefix = SirPrefix{best->first.first};
+  e.csum_mode = best->first.second;
+  e.ifindex = t.ifindex;
+  for (const auto& group : tasks) {
+    if (&group == best || group.second <= 0) continue;
+    conflicts->push_back(absl::StrCat(
+        group.second, " mapping(s) on locator ", FormatLocator(locator),
+        " with SIR prefix ", FormatSirPrefix(SirPrefix{group.first.first}),
+        " csum-mode ", ChecksumModeName(group.first.second),
+        " cannot be translated back: the kernel keeps one entry per locator "
+        "and it has loc ",
+        FormatSirPrefix(e.sir_prefix), " csum-mode ",
+        ChecksumModeName(e.csum_mode)));
+  }
+  return e;
+}
+
+XlatPlan PlanXlat(const DesiredXlat& desired,
+                  const std::vector<IlaXlatEntry>& kernel,
+                  const absl::btree_set<uint64_t>& owned) {
+  XlatPlan plan;
+  absl::btree_set<uint64_t> present;
+  for (const IlaXlatEntry& k : kernel) {
+    if (!owned.contains(k.locator_match.value)) continue;  // not ours
+    auto it = desired.find(k.locator_match.value);
+    if (it != desired.end() && it->second == k &&
+        !present.contains(k.locator_match.value)) {
+      present.insert(k.locator_match.value);
+      ++plan.unchanged;
+    } else {
+      plan.remove.push_back(k);
+    }
+  }
+  for (const auto& [locator, entry] : desired) {
+    if (!present.contains(locator)) plan.add.push_back(entry);
   }
   return plan;
 }

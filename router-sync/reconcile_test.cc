@@ -112,5 +112,63 @@ TEST(PlanRoutes, EqualStatesPlanNothingAndEmptyDesiredRemovesOnlyOurs) {
   EXPECT_EQ(plan.remove.size(), 1u);
 }
 
+constexpr uint64_t kL1 = 0x20010db800010000;
+constexpr uint64_t kL2 = 0x20010db800020000;
+
+IlaXlatEntry Entry(uint64_t locator, uint64_t prefix, int32_t ifindex = 0) {
+  IlaXlatEntry e;
+  e.locator_match = Locator{locator};
+  e.sir_prefix = SirPrefix{prefix};
+  e.ifindex = ifindex;
+  return e;
+}
+
+TEST(XlatForLocator, MostMappingsWinAndTheOthersAreNamed) {
+  std::vector<std::string> conflicts;
+  EXPECT_FALSE(XlatForLocator(Locator{kL1}, {}, {}, &conflicts).has_value());
+  LocatorTasks tasks = {{{kPrefix, ChecksumMode::kAdjustTransport}, 3}};
+  XlatTemplate t;
+  t.ifindex = 4;
+  auto e = XlatForLocator(Locator{kL1}, tasks, t, &conflicts);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(*e, Entry(kL1, kPrefix, 4));
+  EXPECT_TRUE(conflicts.empty());
+  // Another prefix with fewer mappings: the entry stays, the two are named.
+  tasks[{0xfd00000200000000, ChecksumMode::kAdjustTransport}] = 2;
+  e = XlatForLocator(Locator{kL1}, tasks, t, &conflicts);
+  EXPECT_EQ(e->sir_prefix.value, kPrefix);
+  ASSERT_THAT(conflicts,
+              ElementsAre(HasSubstr("2 mapping(s) on locator 2001:db8:1:0 "
+                                    "with SIR prefix fd00:2:0:0")));
+  // A checksum mode differing is a conflict too; ties go to the lowest key.
+  conflicts.clear();
+  tasks = {{{kPrefix, ChecksumMode::kNeutralMap}, 1},
+           {{kPrefix, ChecksumMode::kAdjustTransport}, 1}};
+  e = XlatForLocator(Locator{kL1}, tasks, {}, &conflicts);
+  EXPECT_EQ(e->csum_mode, ChecksumMode::kAdjustTransport);
+  EXPECT_THAT(conflicts, ElementsAre(HasSubstr("csum-mode neutral-map")));
+}
+
+TEST(PlanXlat, AddsRemovesChangedAndLeavesOtherLocatorsAlone) {
+  const absl::btree_set<uint64_t> owned = {kL1, kL2};
+  DesiredXlat desired = {{kL1, Entry(kL1, kPrefix)},
+                         {kL2, Entry(kL2, kPrefix)}};
+  IlaXlatEntry changed = Entry(kL2, 0xfd00000900000000);
+  IlaXlatEntry other_dev = Entry(kL1, kPrefix, 7);  // ours, on a device
+  IlaXlatEntry foreign = Entry(0x20010db8000f0000, kPrefix);
+  std::vector<IlaXlatEntry> kernel = {desired[kL1], changed, other_dev,
+                                      foreign};
+  XlatPlan plan = PlanXlat(desired, kernel, owned);
+  EXPECT_THAT(plan.remove, UnorderedElementsAre(changed, other_dev));
+  EXPECT_THAT(plan.add, ElementsAre(desired[kL2]));
+  EXPECT_EQ(plan.unchanged, 1u);
+  // Applied: nothing left to do. Nothing desired: only ours go.
+  kernel = {desired[kL1], desired[kL2], foreign};
+  EXPECT_TRUE(PlanXlat(desired, kernel, owned).empty());
+  plan = PlanXlat({}, kernel, owned);
+  EXPECT_THAT(plan.remove, UnorderedElementsAre(desired[kL1], desired[kL2]));
+  EXPECT_TRUE(plan.add.empty());
+}
+
 }  // namespace
 }  // namespace ila::router_sync

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
 #include <linux/ila.h>
 #include <linux/lwtunnel.h>
 #include <linux/netlink.h>
@@ -49,6 +50,12 @@ class Builder {
   rtmsg* PutRtmsg() {
     return static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh_, sizeof(rtmsg)));
   }
+  void PutGenl(uint8_t cmd, uint8_t version) {
+    auto* g = static_cast<genlmsghdr*>(
+        mnl_nlmsg_put_extra_header(nlh_, sizeof(genlmsghdr)));
+    g->cmd = cmd;
+    g->version = version;
+  }
   void Finish() { out_->resize(start_ + nlh_->nlmsg_len); }
 
  private:
@@ -92,9 +99,41 @@ bool ParseAttributes(const uint8_t* data, size_t len, Attributes* out) {
   return true;
 }
 
-absl::Status Malformed(absl::string_view what) {
+absl::Status Malformed(absl::string_view what,
+                       absl::string_view kind = "route") {
   return absl::InvalidArgumentError(
-      absl::StrCat("malformed netlink route message: ", what));
+      absl::StrCat("malformed netlink ", kind, " message: ", what));
+}
+
+// The attributes of a generic netlink message of `type`, or why not.
+absl::Status ParseGenl(const uint8_t* message, size_t len, uint16_t type,
+                       absl::string_view kind, Attributes* attrs) {
+  if (len < sizeof(nlmsghdr) + sizeof(genlmsghdr)) {
+    return Malformed(absl::StrCat(len, " bytes, too short"), kind);
+  }
+  const auto* nlh = reinterpret_cast<const nlmsghdr*>(message);
+  if (nlh->nlmsg_len != len) {
+    return Malformed(
+        absl::StrCat("length ", nlh->nlmsg_len, " in a ", len, "-byte message"),
+        kind);
+  }
+  if (nlh->nlmsg_type != type) {
+    return Malformed(
+        absl::StrCat("type ", nlh->nlmsg_type, " where ", type, " was asked"),
+        kind);
+  }
+  const size_t at = NLMSG_SPACE(sizeof(genlmsghdr));
+  if (at > len || !ParseAttributes(message + at, len - at, attrs)) {
+    return Malformed("attributes overrun the message", kind);
+  }
+  return absl::OkStatus();
+}
+
+std::string DeviceName(int64_t ifindex) {
+  char name[IF_NAMESIZE] = {};
+  return if_indextoname(static_cast<unsigned>(ifindex), name) != nullptr
+             ? std::string(name)
+             : absl::StrCat("if", ifindex);
 }
 
 }  // namespace
@@ -327,13 +366,7 @@ std::string RouteReplaceCommand(const IlaRoute& route) {
   if (route.gateway)
     absl::StrAppend(&out, " via ",
                     FormatSirAddress(FromBytes(route.gateway->data())));
-  if (route.oif != 0) {
-    char name[IF_NAMESIZE] = {};
-    absl::StrAppend(&out, " dev ",
-                    if_indextoname(route.oif, name) != nullptr
-                        ? std::string(name)
-                        : absl::StrCat("if", route.oif));
-  }
+  if (route.oif != 0) absl::StrAppend(&out, " dev ", DeviceName(route.oif));
   absl::StrAppend(&out, " proto ", route.protocol, " table ", route.table);
   return out;
 }
@@ -342,6 +375,125 @@ std::string RouteDeleteCommand(const SirAddress& destination, uint32_t table,
                                uint8_t protocol) {
   return absl::StrCat("ip -6 route del ", FormatSirAddress(destination),
                       "/128 proto ", protocol, " table ", table);
+}
+
+void AppendFamilyQuery(const std::string& name, uint32_t seq,
+                       std::vector<uint8_t>* out) {
+  Builder b(out, GENL_ID_CTRL, NLM_F_REQUEST | NLM_F_ACK, seq);
+  b.PutGenl(CTRL_CMD_GETFAMILY, 1);
+  mnl_attr_put_strz(b.nlh(), CTRL_ATTR_FAMILY_NAME, name.c_str());
+  b.Finish();
+}
+
+absl::StatusOr<uint16_t> DecodeFamilyId(const uint8_t* message, size_t len) {
+  const nlattr* tb[CTRL_ATTR_MAX + 1] = {};
+  Attributes attrs{tb, CTRL_ATTR_MAX};
+  if (absl::Status s = ParseGenl(message, len, GENL_ID_CTRL, "family", &attrs);
+      !s.ok()) {
+    return s;
+  }
+  if (tb[CTRL_ATTR_FAMILY_ID] == nullptr ||
+      mnl_attr_validate(tb[CTRL_ATTR_FAMILY_ID], MNL_TYPE_U16) < 0) {
+    return Malformed("no 2-byte CTRL_ATTR_FAMILY_ID", "family");
+  }
+  return mnl_attr_get_u16(tb[CTRL_ATTR_FAMILY_ID]);
+}
+
+// Attributes in iproute2's order: locator match, locator, ifindex, csum
+// mode, identifier type; locators as the address's bytes (network order).
+void AppendXlatAdd(uint16_t family, const IlaXlatEntry& entry, uint32_t seq,
+                   std::vector<uint8_t>* out) {
+  Builder b(out, family, NLM_F_REQUEST | NLM_F_ACK, seq);
+  b.PutGenl(ILA_CMD_ADD, ILA_GENL_VERSION);
+  mnl_attr_put_u64(b.nlh(), ILA_ATTR_LOCATOR_MATCH,
+                   htobe64(entry.locator_match.value));
+  mnl_attr_put_u64(b.nlh(), ILA_ATTR_LOCATOR, htobe64(entry.sir_prefix.value));
+  if (entry.ifindex != 0) {
+    mnl_attr_put_u32(b.nlh(), ILA_ATTR_IFINDEX,
+                     static_cast<uint32_t>(entry.ifindex));
+  }
+  mnl_attr_put_u8(b.nlh(), ILA_ATTR_CSUM_MODE,
+                  static_cast<uint8_t>(entry.csum_mode));
+  mnl_attr_put_u8(b.nlh(), ILA_ATTR_IDENT_TYPE, entry.ident_type);
+  b.Finish();
+}
+
+void AppendXlatDelete(uint16_t family, Locator locator_match, int32_t ifindex,
+                      uint32_t seq, std::vector<uint8_t>* out) {
+  Builder b(out, family, NLM_F_REQUEST | NLM_F_ACK, seq);
+  b.PutGenl(ILA_CMD_DEL, ILA_GENL_VERSION);
+  mnl_attr_put_u64(b.nlh(), ILA_ATTR_LOCATOR_MATCH,
+                   htobe64(locator_match.value));
+  if (ifindex != 0) {
+    mnl_attr_put_u32(b.nlh(), ILA_ATTR_IFINDEX, static_cast<uint32_t>(ifindex));
+  }
+  b.Finish();
+}
+
+void AppendXlatDump(uint16_t family, uint32_t seq, std::vector<uint8_t>* out) {
+  Builder b(out, family, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  b.PutGenl(ILA_CMD_GET, ILA_GENL_VERSION);
+  b.Finish();
+}
+
+absl::StatusOr<IlaXlatEntry> DecodeXlat(const uint8_t* message, size_t len,
+                                        uint16_t family) {
+  const nlattr* tb[ILA_ATTR_MAX + 1] = {};
+  Attributes attrs{tb, ILA_ATTR_MAX};
+  if (absl::Status s = ParseGenl(message, len, family, "ila", &attrs);
+      !s.ok()) {
+    return s;
+  }
+  IlaXlatEntry e;
+  for (int type : {ILA_ATTR_LOCATOR_MATCH, ILA_ATTR_LOCATOR}) {
+    if (tb[type] == nullptr || mnl_attr_validate(tb[type], MNL_TYPE_U64) < 0) {
+      return Malformed(absl::StrCat("ILA attribute ", type,
+                                    " (locator) missing or not 8 bytes"),
+                       "ila");
+    }
+  }
+  e.locator_match.value = be64toh(mnl_attr_get_u64(tb[ILA_ATTR_LOCATOR_MATCH]));
+  e.sir_prefix.value = be64toh(mnl_attr_get_u64(tb[ILA_ATTR_LOCATOR]));
+  if (const nlattr* a = tb[ILA_ATTR_IFINDEX]; a != nullptr) {
+    if (mnl_attr_validate(a, MNL_TYPE_U32) < 0) {
+      return Malformed("ILA_ATTR_IFINDEX is not 4 bytes", "ila");
+    }
+    e.ifindex = static_cast<int32_t>(mnl_attr_get_u32(a));
+  }
+  if (const nlattr* a = tb[ILA_ATTR_CSUM_MODE]; a != nullptr) {
+    if (mnl_attr_validate(a, MNL_TYPE_U8) < 0) {
+      return Malformed("ILA_ATTR_CSUM_MODE is not 1 byte", "ila");
+    }
+    const uint8_t mode = mnl_attr_get_u8(a);
+    if (!IsValidChecksumMode(mode)) {
+      return Malformed(absl::StrCat("unknown csum-mode ", mode), "ila");
+    }
+    e.csum_mode = static_cast<ChecksumMode>(mode);
+  }
+  if (const nlattr* a = tb[ILA_ATTR_IDENT_TYPE]; a != nullptr) {
+    if (mnl_attr_validate(a, MNL_TYPE_U8) < 0) {
+      return Malformed("ILA_ATTR_IDENT_TYPE is not 1 byte", "ila");
+    }
+    e.ident_type = mnl_attr_get_u8(a);
+  }
+  return e;
+}
+
+std::string XlatAddCommand(const IlaXlatEntry& e) {
+  std::string out = absl::StrCat(
+      "ip ila add loc_match ", FormatLocator(e.locator_match), " loc ",
+      FormatSirPrefix(e.sir_prefix), " csum-mode ",
+      ChecksumModeName(e.csum_mode), " ident-type ",
+      e.ident_type == 1 ? std::string("luid") : absl::StrCat(e.ident_type));
+  if (e.ifindex != 0) absl::StrAppend(&out, " dev ", DeviceName(e.ifindex));
+  return out;
+}
+
+std::string XlatDeleteCommand(Locator locator_match, int32_t ifindex) {
+  std::string out =
+      absl::StrCat("ip ila del loc_match ", FormatLocator(locator_match));
+  if (ifindex != 0) absl::StrAppend(&out, " dev ", DeviceName(ifindex));
+  return out;
 }
 
 }  // namespace ila::router_sync

@@ -1,5 +1,5 @@
-// Pure encoders and decoders of the rtnetlink messages ila-router-sync uses
-// for ILA routes (design.md §7): one /128 route per mapping,
+// Pure encoders and decoders of the netlink messages ila-router-sync uses:
+// rtnetlink for ILA routes (design.md §7): one /128 route per mapping,
 //   <SIR address>/128 encap ila <locator> csum-mode <mode> ident-type luid
 //   hook-type output via <next hop> [dev <if>] proto <ours> table <t>
 // added or replaced with RTM_NEWROUTE (NLM_F_CREATE | NLM_F_REPLACE),
@@ -7,7 +7,8 @@
 // protocol and table (the kernel filters when NETLINK_GET_STRICT_CHK is on).
 // The bytes match what iproute2 6.1 sends for the same `ip -6 route`
 // command (route_codec_test.cc holds the captures), except that padding is
-// zero here and garbage there.
+// zero here and garbage there. Generic netlink (family "ila") for a host's
+// translation entries: see IlaXlatEntry below.
 //
 // No sockets here: messages are appended to a byte buffer so that many go
 // out in one sendmsg, and replies are decoded from bytes.
@@ -94,5 +95,40 @@ absl::StatusOr<std::optional<IlaRoute>> DecodeRoute(const uint8_t* message,
 std::string RouteReplaceCommand(const IlaRoute& route);
 std::string RouteDeleteCommand(const SirAddress& destination, uint32_t table,
                                uint8_t protocol);
+
+// --- ILA translation entries: the generic netlink family "ila" ---
+// A host rewrites the locator of packets it receives back to the SIR
+// prefix: `ip ila add loc_match <locator> loc <SIR prefix> csum-mode <mode>
+// ident-type luid [dev <if>]`. The kernel keys entries by (locator_match,
+// ifindex), refuses a second ADD of a key (EEXIST), and DEL of a missing
+// key succeeds. The bytes match iproute2 6.1's `ip ila add/del`.
+struct IlaXlatEntry {
+  Locator locator_match;  // the host's locator, as received
+  SirPrefix sir_prefix;   // what it is rewritten to
+  int32_t ifindex = 0;    // 0: packets from any device
+  ChecksumMode csum_mode = ChecksumMode::kAdjustTransport;
+  uint8_t ident_type = 1;  // ILA_ATYPE_LUID
+
+  friend bool operator==(const IlaXlatEntry&, const IlaXlatEntry&) = default;
+};
+
+// Generic netlink families are numbered at run time: a CTRL_CMD_GETFAMILY
+// request for `name`, and its answer's family id.
+void AppendFamilyQuery(const std::string& name, uint32_t seq,
+                       std::vector<uint8_t>* out);
+absl::StatusOr<uint16_t> DecodeFamilyId(const uint8_t* message, size_t len);
+
+void AppendXlatAdd(uint16_t family, const IlaXlatEntry& entry, uint32_t seq,
+                   std::vector<uint8_t>* out);
+void AppendXlatDelete(uint16_t family, Locator locator_match, int32_t ifindex,
+                      uint32_t seq, std::vector<uint8_t>* out);
+void AppendXlatDump(uint16_t family, uint32_t seq, std::vector<uint8_t>* out);
+// One entry of a dump (a message of type `family`); INVALID_ARGUMENT for a
+// malformed one.
+absl::StatusOr<IlaXlatEntry> DecodeXlat(const uint8_t* message, size_t len,
+                                        uint16_t family);
+
+std::string XlatAddCommand(const IlaXlatEntry& entry);
+std::string XlatDeleteCommand(Locator locator_match, int32_t ifindex);
 
 }  // namespace ila::router_sync

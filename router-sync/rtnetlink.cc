@@ -2,12 +2,17 @@
 
 #include <errno.h>
 #include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <linux/ila.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 
 namespace ila::router_sync {
 namespace {
@@ -56,19 +61,19 @@ absl::Status KernelError(const std::string& what, int negative_errno,
   }
 }
 
-RtNetlink::RtNetlink(mnl_socket* socket) : socket_(socket) {
-  port_id_ = mnl_socket_get_portid(socket_);
-}
+NetlinkSocket::~NetlinkSocket() { mnl_socket_close(socket_); }
 
-RtNetlink::~RtNetlink() { mnl_socket_close(socket_); }
-
-absl::StatusOr<std::unique_ptr<RtNetlink>> RtNetlink::Open() {
-  mnl_socket* s = mnl_socket_open(NETLINK_ROUTE);
-  if (s == nullptr) return Errno("opening a NETLINK_ROUTE socket", errno);
+absl::StatusOr<std::unique_ptr<NetlinkSocket>> NetlinkSocket::Open(int bus) {
+  const std::string name = bus == NETLINK_ROUTE
+                               ? "NETLINK_ROUTE"
+                               : absl::StrCat("netlink bus ", bus);
+  mnl_socket* s = mnl_socket_open(bus);
+  if (s == nullptr)
+    return Errno(absl::StrCat("opening a ", name, " socket"), errno);
   if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) {
     const int err = errno;
     mnl_socket_close(s);
-    return Errno("binding the NETLINK_ROUTE socket", err);
+    return Errno(absl::StrCat("binding the ", name, " socket"), err);
   }
   int on = 1;
   // CAP_ACK: error ACKs do not echo the request (smaller replies).
@@ -93,50 +98,56 @@ absl::StatusOr<std::unique_ptr<RtNetlink>> RtNetlink::Open() {
     mnl_socket_close(s);
     return Errno("setting the netlink receive timeout", err);
   }
-  return std::unique_ptr<RtNetlink>(new RtNetlink(s));
+  return std::unique_ptr<NetlinkSocket>(new NetlinkSocket(s));
 }
 
-absl::StatusOr<std::vector<IlaRoute>> RtNetlink::DumpRoutes(uint32_t table,
-                                                            uint8_t protocol) {
-  std::vector<uint8_t> request;
+absl::Status NetlinkSocket::Dump(
+    const std::string& what,
+    const std::function<void(uint32_t seq, std::vector<uint8_t>*)>& request,
+    const std::function<absl::Status(const NetlinkMessage& m,
+                                     const uint8_t* data)>& on_message) {
+  last_dump_errno_ = 0;
+  std::vector<uint8_t> out;
   const uint32_t seq = next_seq_++;
-  AppendRouteDump(table, protocol, seq, &request);
-  if (mnl_socket_sendto(socket_, request.data(), request.size()) < 0) {
-    return Errno("sending a route dump request", errno);
+  request(seq, &out);
+  if (mnl_socket_sendto(socket_, out.data(), out.size()) < 0) {
+    return Errno(absl::StrCat("sending a ", what, " request"), errno);
   }
-  std::vector<IlaRoute> routes;
   std::vector<uint8_t> buffer(32768);  // the kernel fills up to 32 KiB
   for (;;) {
     const ssize_t n =
         mnl_socket_recvfrom(socket_, buffer.data(), buffer.size());
-    if (n < 0) return Errno("reading the route dump", errno);
+    if (n < 0) return Errno(absl::StrCat("reading the ", what), errno);
     auto messages = SplitMessages(buffer.data(), static_cast<size_t>(n));
     if (!messages.ok()) return messages.status();
     for (const NetlinkMessage& m : *messages) {
       if (m.seq != seq) continue;  // a late answer to something else
       const uint8_t* data = buffer.data() + m.offset;
-      if (m.type == NLMSG_DONE) return routes;
+      if (m.type == NLMSG_DONE) {
+        // A dump that failed part-way reports its error here.
+        int32_t error = 0;
+        if (m.length >= NLMSG_HDRLEN + sizeof(error)) {
+          std::memcpy(&error, data + NLMSG_HDRLEN, sizeof(error));
+        }
+        last_dump_errno_ = error < 0 ? -error : 0;
+        return KernelError(what, error < 0 ? error : 0, "");
+      }
       if (m.type == NLMSG_ERROR) {
         auto ack = DecodeAck(data, m.length);
         if (!ack.ok()) return ack.status();
-        return KernelError("route dump", ack->error, ack->message);
+        last_dump_errno_ = -ack->error;
+        return KernelError(what, ack->error, ack->message);
       }
-      if (m.type != RTM_NEWROUTE) continue;
-      auto route = DecodeRoute(data, m.length);
-      if (!route.ok()) return route.status();
-      if (route->has_value() && (*route)->protocol == protocol &&
-          (*route)->table == table) {
-        routes.push_back(**route);
-      }
+      if (absl::Status s = on_message(m, data); !s.ok()) return s;
     }
   }
 }
 
-absl::Status RtNetlink::Exchange(const std::vector<uint8_t>& batch,
-                                 uint32_t first_seq, size_t count,
-                                 std::vector<absl::Status>* acks) {
+absl::Status NetlinkSocket::Exchange(const std::vector<uint8_t>& batch,
+                                     uint32_t first_seq, size_t count,
+                                     std::vector<absl::Status>* acks) {
   if (mnl_socket_sendto(socket_, batch.data(), batch.size()) < 0) {
-    return Errno("sending route changes", errno);
+    return Errno("sending netlink changes", errno);
   }
   std::vector<bool> answered(count, false);
   size_t pending = count;
@@ -144,7 +155,7 @@ absl::Status RtNetlink::Exchange(const std::vector<uint8_t>& batch,
   while (pending > 0) {
     const ssize_t n =
         mnl_socket_recvfrom(socket_, buffer.data(), buffer.size());
-    if (n < 0) return Errno("reading route change acknowledgements", errno);
+    if (n < 0) return Errno("reading netlink acknowledgements", errno);
     auto messages = SplitMessages(buffer.data(), static_cast<size_t>(n));
     if (!messages.ok()) return messages.status();
     for (const NetlinkMessage& m : *messages) {
@@ -164,37 +175,28 @@ absl::Status RtNetlink::Exchange(const std::vector<uint8_t>& batch,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<RtNetlink::Result>> RtNetlink::Apply(
-    const RoutePlan& plan, uint32_t table, uint8_t protocol) {
-  std::vector<Result> results;
-  results.reserve(plan.replace.size() + plan.remove.size());
-  for (const IlaRoute& r : plan.replace) {
-    results.push_back({RouteReplaceCommand(r), absl::OkStatus()});
+absl::StatusOr<std::vector<NetlinkResult>> NetlinkSocket::Apply(
+    const std::vector<Operation>& operations) {
+  std::vector<NetlinkResult> results;
+  results.reserve(operations.size());
+  for (const Operation& op : operations) {
+    results.push_back({op.command, absl::OkStatus()});
   }
-  for (const SirAddress& d : plan.remove) {
-    results.push_back(
-        {RouteDeleteCommand(d, table, protocol), absl::OkStatus()});
-  }
-  const size_t total = results.size();
+  const size_t total = operations.size();
   for (size_t start = 0; start < total; start += kBatchMessages) {
     const size_t count = std::min(kBatchMessages, total - start);
     const uint32_t first_seq = next_seq_;
     next_seq_ += static_cast<uint32_t>(count);
     std::vector<uint8_t> batch;
-    for (size_t i = start; i < start + count; ++i) {
-      const uint32_t seq = first_seq + static_cast<uint32_t>(i - start);
-      if (i < plan.replace.size()) {
-        AppendRouteReplace(plan.replace[i], seq, &batch);
-      } else {
-        AppendRouteDelete(plan.remove[i - plan.replace.size()], table, protocol,
-                          seq, &batch);
-      }
+    for (size_t i = 0; i < count; ++i) {
+      operations[start + i].encode(first_seq + static_cast<uint32_t>(i),
+                                   &batch);
     }
     std::vector<absl::Status> acks(count);
     absl::Status s = Exchange(batch, first_seq, count, &acks);
     if (!s.ok()) return s;
     for (size_t i = 0; i < count; ++i) {
-      Result& r = results[start + i];
+      NetlinkResult& r = results[start + i];
       if (!acks[i].ok()) {
         r.status = absl::Status(acks[i].code(),
                                 absl::StrCat(r.operation, acks[i].message()));
@@ -202,6 +204,130 @@ absl::StatusOr<std::vector<RtNetlink::Result>> RtNetlink::Apply(
     }
   }
   return results;
+}
+
+absl::StatusOr<std::unique_ptr<RtNetlink>> RtNetlink::Open() {
+  auto s = NetlinkSocket::Open(NETLINK_ROUTE);
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<RtNetlink>(new RtNetlink(*std::move(s)));
+}
+
+absl::StatusOr<std::vector<IlaRoute>> RtNetlink::DumpRoutes(uint32_t table,
+                                                            uint8_t protocol) {
+  std::vector<IlaRoute> routes;
+  absl::Status s = s_->Dump(
+      "route dump",
+      [&](uint32_t seq, std::vector<uint8_t>* out) {
+        AppendRouteDump(table, protocol, seq, out);
+      },
+      [&](const NetlinkMessage& m, const uint8_t* data) -> absl::Status {
+        if (m.type != RTM_NEWROUTE) return absl::OkStatus();
+        auto route = DecodeRoute(data, m.length);
+        if (!route.ok()) return route.status();
+        if (route->has_value() && (*route)->protocol == protocol &&
+            (*route)->table == table) {
+          routes.push_back(**route);
+        }
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  return routes;
+}
+
+absl::StatusOr<std::vector<NetlinkResult>> RtNetlink::Apply(
+    const RoutePlan& plan, uint32_t table, uint8_t protocol) {
+  std::vector<NetlinkSocket::Operation> ops;
+  ops.reserve(plan.replace.size() + plan.remove.size());
+  for (const IlaRoute& r : plan.replace) {
+    ops.push_back(
+        {RouteReplaceCommand(r), [&r](uint32_t seq, std::vector<uint8_t>* out) {
+           AppendRouteReplace(r, seq, out);
+         }});
+  }
+  for (const SirAddress& d : plan.remove) {
+    ops.push_back(
+        {RouteDeleteCommand(d, table, protocol),
+         [&d, table, protocol](uint32_t seq, std::vector<uint8_t>* out) {
+           AppendRouteDelete(d, table, protocol, seq, out);
+         }});
+  }
+  return s_->Apply(ops);
+}
+
+absl::StatusOr<std::unique_ptr<IlaGenl>> IlaGenl::Open() {
+  auto s = NetlinkSocket::Open(NETLINK_GENERIC);
+  if (!s.ok()) return s.status();
+  uint16_t family = 0;
+  absl::Status found = (*s)->Dump(
+      "\"ila\" generic netlink family lookup",
+      [](uint32_t seq, std::vector<uint8_t>* out) {
+        AppendFamilyQuery(ILA_GENL_NAME, seq, out);
+      },
+      [&](const NetlinkMessage& m, const uint8_t* data) -> absl::Status {
+        auto id = DecodeFamilyId(data, m.length);
+        if (!id.ok()) return id.status();
+        family = *id;
+        return absl::OkStatus();
+      });
+  // The lookup ends with the ACK (error 0), which Dump reports as OK.
+  if (!found.ok()) {
+    if (absl::IsNotFound(found)) {
+      return absl::UnimplementedError(absl::StrCat(
+          found.message(), ": this kernel has no ILA translation support"));
+    }
+    return found;
+  }
+  if (family == 0) {
+    return absl::UnavailableError(
+        "the kernel answered the \"ila\" family lookup without an id");
+  }
+  return std::unique_ptr<IlaGenl>(new IlaGenl(*std::move(s), family));
+}
+
+absl::StatusOr<std::vector<IlaXlatEntry>> IlaGenl::Dump() {
+  // The kernel's walk of its hash table restarts (EAGAIN) when the table is
+  // resized under it; entries may then repeat, so start over.
+  constexpr int kAttempts = 5;
+  absl::Status last;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    std::vector<IlaXlatEntry> entries;
+    last = s_->Dump(
+        "ILA translation dump",
+        [this](uint32_t seq, std::vector<uint8_t>* out) {
+          AppendXlatDump(family_, seq, out);
+        },
+        [&](const NetlinkMessage& m, const uint8_t* data) -> absl::Status {
+          if (m.type != family_) return absl::OkStatus();
+          auto e = DecodeXlat(data, m.length, family_);
+          if (!e.ok()) return e.status();
+          entries.push_back(*e);
+          return absl::OkStatus();
+        });
+    if (last.ok()) return entries;
+    if (s_->last_dump_errno() != EAGAIN) return last;
+    ILA_LOG_DEBUG("{}; dumping again", last.message());
+  }
+  return last;
+}
+
+absl::StatusOr<std::vector<NetlinkResult>> IlaGenl::Apply(
+    const XlatPlan& plan) {
+  std::vector<NetlinkSocket::Operation> ops;
+  ops.reserve(plan.remove.size() + plan.add.size());
+  for (const IlaXlatEntry& e : plan.remove) {
+    ops.push_back({XlatDeleteCommand(e.locator_match, e.ifindex),
+                   [this, &e](uint32_t seq, std::vector<uint8_t>* out) {
+                     AppendXlatDelete(family_, e.locator_match, e.ifindex, seq,
+                                      out);
+                   }});
+  }
+  for (const IlaXlatEntry& e : plan.add) {
+    ops.push_back({XlatAddCommand(e),
+                   [this, &e](uint32_t seq, std::vector<uint8_t>* out) {
+                     AppendXlatAdd(family_, e, seq, out);
+                   }});
+  }
+  return s_->Apply(ops);
 }
 
 }  // namespace ila::router_sync

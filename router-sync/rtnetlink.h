@@ -1,12 +1,17 @@
-// RtNetlink: ila-router-sync's NETLINK_ROUTE socket (libmnl). Dumps the ILA
-// routes of one protocol and table, and applies a RoutePlan with many
-// messages per sendmsg, one sequence number and ACK per message; every
-// message's outcome is kept and returned (the kernel's errno and, with
-// NETLINK_EXT_ACK, its message), so one refused route never hides another.
+// ila-router-sync's netlink sockets (libmnl):
+// - NetlinkSocket: one socket of a netlink bus that sends many messages per
+//   sendmsg, with one sequence number and ACK each, and keeps every
+//   message's outcome (the kernel's errno and, with NETLINK_EXT_ACK, its
+//   message), so one refused entry never hides another; and dumps.
+// - RtNetlink (NETLINK_ROUTE): dumps the ILA routes of one protocol and
+//   table, applies a RoutePlan.
+// - IlaGenl (NETLINK_GENERIC, family "ila"): dumps and applies a host's ILA
+//   translation entries.
 //
-// Thread-safety: not thread-safe; one owner thread.
+// Thread-safety: not thread-safe; each object has one owner thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,38 +24,92 @@ struct mnl_socket;
 
 namespace ila::router_sync {
 
-class RtNetlink {
+// The outcome of one planned operation.
+struct NetlinkResult {
+  std::string operation;  // as an `ip` command
+  absl::Status status;    // the kernel's answer
+};
+
+class NetlinkSocket {
  public:
-  // PERMISSION_DENIED naming CAP_NET_ADMIN when the socket cannot be bound
-  // or configured for lack of privilege; UNAVAILABLE for other errors.
-  static absl::StatusOr<std::unique_ptr<RtNetlink>> Open();
-  ~RtNetlink();
+  // `bus` is NETLINK_ROUTE or NETLINK_GENERIC. PERMISSION_DENIED naming
+  // CAP_NET_ADMIN when the socket cannot be bound or configured for lack of
+  // privilege; UNAVAILABLE for other errors.
+  static absl::StatusOr<std::unique_ptr<NetlinkSocket>> Open(int bus);
+  ~NetlinkSocket();
 
-  // Our routes: IPv6 /128 ILA routes with `protocol` in `table` (the kernel
-  // filters with NETLINK_GET_STRICT_CHK; the result is filtered again).
-  absl::StatusOr<std::vector<IlaRoute>> DumpRoutes(uint32_t table,
-                                                   uint8_t protocol);
-
-  // The outcome of one planned operation.
-  struct Result {
-    std::string operation;  // as an `ip` command
-    absl::Status status;    // the kernel's answer
+  // One operation: its `ip` command and how to encode it with a sequence
+  // number.
+  struct Operation {
+    std::string command;
+    std::function<void(uint32_t seq, std::vector<uint8_t>* out)> encode;
   };
-  // Applies the plan: replaces first, then removes. A transport failure
-  // (the socket itself) is the error; per-route refusals are in the results.
-  absl::StatusOr<std::vector<Result>> Apply(const RoutePlan& plan,
-                                            uint32_t table, uint8_t protocol);
+  // Sends the operations in batches and returns each one's outcome. A
+  // transport failure (the socket itself) is the error.
+  absl::StatusOr<std::vector<NetlinkResult>> Apply(
+      const std::vector<Operation>& operations);
+
+  // Sends a request built with `seq` and calls `on_message` for each reply
+  // message of that sequence until NLMSG_DONE; an NLMSG_ERROR ends the dump
+  // with the kernel's error, named by `what`.
+  absl::Status Dump(
+      const std::string& what,
+      const std::function<void(uint32_t seq, std::vector<uint8_t>*)>& request,
+      const std::function<absl::Status(const NetlinkMessage& m,
+                                       const uint8_t* data)>& on_message);
+  // The errno the kernel ended the last dump with (0: none).
+  int last_dump_errno() const { return last_dump_errno_; }
 
  private:
-  explicit RtNetlink(mnl_socket* socket);
+  explicit NetlinkSocket(mnl_socket* socket) : socket_(socket) {}
   // Sends `batch` (messages with sequence numbers first_seq..) and reads one
   // ACK per message into `acks` (indexed from first_seq).
   absl::Status Exchange(const std::vector<uint8_t>& batch, uint32_t first_seq,
                         size_t count, std::vector<absl::Status>* acks);
 
   mnl_socket* socket_;
-  uint32_t port_id_ = 0;
   uint32_t next_seq_ = 1;
+  int last_dump_errno_ = 0;
+};
+
+class RtNetlink {
+ public:
+  static absl::StatusOr<std::unique_ptr<RtNetlink>> Open();
+
+  // Our routes: IPv6 /128 ILA routes with `protocol` in `table` (the kernel
+  // filters with NETLINK_GET_STRICT_CHK; the result is filtered again).
+  absl::StatusOr<std::vector<IlaRoute>> DumpRoutes(uint32_t table,
+                                                   uint8_t protocol);
+
+  // Applies the plan: replaces first, then removes. Per-route refusals are
+  // in the results.
+  absl::StatusOr<std::vector<NetlinkResult>> Apply(const RoutePlan& plan,
+                                                   uint32_t table,
+                                                   uint8_t protocol);
+
+ private:
+  explicit RtNetlink(std::unique_ptr<NetlinkSocket> s) : s_(std::move(s)) {}
+  std::unique_ptr<NetlinkSocket> s_;
+};
+
+class IlaGenl {
+ public:
+  // Resolves the "ila" family: UNIMPLEMENTED when the kernel has none.
+  static absl::StatusOr<std::unique_ptr<IlaGenl>> Open();
+
+  // Every translation entry of the network namespace (the kernel's table
+  // may change during a dump: it is retried a few times).
+  absl::StatusOr<std::vector<IlaXlatEntry>> Dump();
+
+  // Removes first, then adds (the kernel has no replace: a changed entry is
+  // in both lists).
+  absl::StatusOr<std::vector<NetlinkResult>> Apply(const XlatPlan& plan);
+
+ private:
+  IlaGenl(std::unique_ptr<NetlinkSocket> s, uint16_t family)
+      : s_(std::move(s)), family_(family) {}
+  std::unique_ptr<NetlinkSocket> s_;
+  uint16_t family_;
 };
 
 // The kernel's answer as a status: OK for 0; otherwise the errno's code and

@@ -32,6 +32,7 @@ namespace ila {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::RunCommand;
 using testing::Subprocess;
 
@@ -681,6 +682,62 @@ TEST(EndToEnd, RouterSyncRejectsBadFlagsNamingThem) {
   EXPECT_THAT(run({"--dry-run", "--via", "2001:db8::1", "--shard", "2/2"}).err,
               HasSubstr("--shard: \"2/2\" is not I/N"));
   EXPECT_NE(run({"--role", "switch"}).exit_code, 0);
+  EXPECT_THAT(run({"--dry-run", "--role", "host"}).err,
+              HasSubstr("--locator: the host role needs at least one"));
+  EXPECT_THAT(run({"--dry-run", "--role", "host", "--locator", "zz"}).err,
+              HasSubstr("--locator: "));
+  EXPECT_THAT(run({"--dry-run", "--role", "host", "--locator",
+                   "2001:db8:1::", "--direct"})
+                  .err,
+              HasSubstr("--via or --dev: --direct needs a next hop"));
+  EXPECT_THAT(run({"--dry-run", "--via", "2001:db8::1", "--direct"}).err,
+              HasSubstr("--direct: only for --role host"));
+  EXPECT_THAT(run({"--dry-run", "--role", "host", "--locator",
+                   "2001:db8:1::", "--shard", "0/2"})
+                  .err,
+              HasSubstr("--shard: only for --role router"));
+}
+
+// ila-router-sync --role host --dry-run: the host's locator gets its
+// translation entry when a task lands on it and loses it when the last one
+// leaves; no routes without --direct.
+TEST(EndToEnd, RouterSyncHostRoleTranslatesItsLocator) {
+  testing::TempDir dir;
+  ServerProcess server(dir, dir.Sub("db"));
+  ASSERT_TRUE(server.WaitReady()) << server.proc().err();
+  const std::string addr = server.address();
+  Subprocess agent(
+      {kBin + "/ila-router-sync", "--dry-run", "--server", addr, "--role",
+       "host", "--locator", "2001:db8:1::", "--name", "e2e-host"},
+      dir.Sub("host.out"), dir.Sub("host.err"));
+  auto wait_for = [&](const std::string& text) {
+    for (int i = 0; i < 500 && agent.running(); ++i) {
+      if (agent.out().find(text) != std::string::npos) return true;
+      absl::SleepFor(absl::Milliseconds(20));  // polling another process
+    }
+    return false;
+  };
+  ASSERT_EQ(Ilactl(dir, addr,
+                   {"task", "register", "a", "--locator",
+                    "2001:db8:1::", "--sir-prefix", "fd00:1::"})
+                .exit_code,
+            0);
+  EXPECT_TRUE(
+      wait_for("ip ila add loc_match 2001:db8:1:0 loc fd00:1:0:0 "
+               "csum-mode adj-transport ident-type luid\n"))
+      << agent.out() << agent.err();
+  ASSERT_EQ(
+      Ilactl(dir, addr, {"task", "move", "a", "--locator", "2001:db8:2::"})
+          .exit_code,
+      0);
+  EXPECT_TRUE(wait_for("ip ila del loc_match 2001:db8:1:0\n")) << agent.out();
+  EXPECT_THAT(agent.out(), Not(HasSubstr("route")));
+  auto subs = Ilactl(dir, addr, {"subscribers"});
+  EXPECT_THAT(subs.out, HasSubstr("e2e-host"));
+  agent.Signal(SIGTERM);
+  const int status = agent.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << agent.err();
+  EXPECT_EQ(WEXITSTATUS(status), 0) << agent.err();
 }
 
 }  // namespace

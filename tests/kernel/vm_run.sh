@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs test programs inside a VM booted from Debian's kernel (which has ILA
 # as a module) under qemu, without KVM (../shared/kernel-lab.md):
-#   vm_run.sh KERNEL_DIR PROGRAM [PROGRAM...]
+#   vm_run.sh KERNEL_DIR [--with FILE]... PROGRAM [PROGRAM...]
 # Builds an initramfs with busybox, iproute2's `ip`, veth.ko and ila.ko,
-# the programs and their shared libraries; /init loads the modules, runs
-# each program (as root, PATH with ip) and powers off. Each program's output
+# the programs (and each --with FILE: helpers the programs call, in /t on
+# PATH) and their shared libraries; /init loads the modules, runs each
+# program (as root, PATH with ip) and powers off. Each program's output
 # comes back on the serial console with a "VM-RESULT <name> rc=<n>" line;
 # the exit status is 0 only when every program exited 0.
 # Exit 77 (skipped) with the reason when qemu, busybox or the kernel is
@@ -12,6 +13,11 @@
 set -euo pipefail
 kernel_dir=$1
 shift
+helpers=()
+while [[ ${1:-} == --with ]]; do
+  helpers+=("$2")
+  shift 2
+done
 timeout_s=${ILA_VM_TIMEOUT:-240}
 
 skip() {
@@ -36,12 +42,16 @@ cp /bin/busybox "$root/bin/"
 cp "$modules/net/ipv6/ila/ila.ko" "$modules/drivers/net/veth.ko" "$root/modules/"
 copy_with_libs() { # FILE DESTDIR
   cp "$1" "$root/$2/"
-  for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+  # Scripts have no libraries (ldd fails on them).
+  for lib in $(ldd "$1" 2>/dev/null | grep -o '/[^ ]*' || true); do
     mkdir -p "$root$(dirname "$lib")"
     cp -n "$lib" "$root$lib"
   done
 }
 copy_with_libs "$(command -v ip)" sbin
+for h in "${helpers[@]}"; do
+  copy_with_libs "$h" t
+done
 names=()
 for p in "$@"; do
   copy_with_libs "$p" t
