@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
   int batch_delay_ms = 10;
   size_t ring_changes = 200000;
   int keepalive_s = 30;
-  app.add_option("--listen", listen, "gRPC address, host:port")
+  app.add_option("--listen", listen,
+                 "gRPC address: host:port, or unix:PATH (local agents)")
       ->capture_default_str();
   app.add_option("--data-dir", data_dir, "RocksDB directory")
       ->capture_default_str();

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -59,6 +60,35 @@ class MappingServiceTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::MappingService::Stub> stub_;
 };
+
+TEST(ListenAddress, LoopbackAndUnixSocketsAreLocal) {
+  for (const char* local : {"localhost:1", "127.0.0.1:0", "[::1]:50051",
+                            "unix:/run/ila/ila.sock"}) {
+    EXPECT_TRUE(IsLoopbackListenAddress(local)) << local;
+  }
+  for (const char* remote :
+       {"0.0.0.0:50051", "[::]:1", "10.0.0.1:5", "myhost:50051"}) {
+    EXPECT_FALSE(IsLoopbackListenAddress(remote)) << remote;
+  }
+}
+
+// ila-server on a Unix socket: what agents in other network namespaces of
+// the same machine use (the kernel VM scenarios do).
+TEST(ListenAddress, ServesOnAUnixSocket) {
+  testing::TempDir dir;
+  ServerOptions so;
+  so.listen = absl::StrCat("unix:", dir.Sub("ila.sock"));
+  so.store.path = dir.Sub("db");
+  auto srv = IlaServer::Start(std::move(so));
+  ASSERT_TRUE(srv.ok()) << srv.status();
+  auto stub = v1::MappingService::NewStub(
+      grpc::CreateChannel(absl::StrCat("unix:", dir.Sub("ila.sock")),
+                          grpc::InsecureChannelCredentials()));
+  v1::StatusResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_TRUE(stub->Status(&ctx, v1::StatusRequest(), &resp).ok());
+  (*srv)->Shutdown();
+}
 
 TEST_F(MappingServiceTest, RegisterReturnsIdentifierAddressAndRevision) {
   v1::RegisterTaskResponse resp;

@@ -15,6 +15,7 @@
 namespace ila::server {
 
 bool IsLoopbackListenAddress(absl::string_view listen) {
+  if (absl::StartsWith(listen, "unix:")) return true;
   absl::string_view host = listen;
   if (size_t colon = listen.rfind(':'); colon != absl::string_view::npos) {
     host = listen.substr(0, colon);
@@ -89,9 +90,10 @@ absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
     s->server_.reset();
     s->hub_->Stop();
     s->store_->Close();
-    return absl::UnavailableError(absl::StrCat(
-        "listen: cannot serve on \"", options.listen,
-        "\" (address in use, not local, or malformed; want host:port)"));
+    return absl::UnavailableError(
+        absl::StrCat("listen: cannot serve on \"", options.listen,
+                     "\" (address in use, not local, or malformed; want "
+                     "host:port or unix:PATH)"));
   }
   if (!IsLoopbackListenAddress(options.listen)) {
     ILA_LOG_WARN(

@@ -64,7 +64,9 @@ class IlaServer {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// Whether `listen` ("host:port") names only loopback (localhost, 127.x, ::1).
+// Whether `listen` can only be reached from this machine: loopback
+// ("host:port" with localhost, 127.x, ::1) or a Unix socket ("unix:PATH",
+// guarded by the file's permissions).
 bool IsLoopbackListenAddress(absl::string_view listen);
 
 // Routes gRPC's own log lines into the project's log.
