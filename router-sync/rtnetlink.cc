@@ -177,17 +177,14 @@ absl::Status NetlinkSocket::Exchange(const std::vector<uint8_t>& batch,
 
 absl::StatusOr<std::vector<NetlinkResult>> NetlinkSocket::Apply(
     const std::vector<Operation>& operations) {
-  std::vector<NetlinkResult> results;
-  results.reserve(operations.size());
-  for (const Operation& op : operations) {
-    results.push_back({op.command, absl::OkStatus()});
-  }
+  std::vector<NetlinkResult> results(operations.size());
   const size_t total = operations.size();
   for (size_t start = 0; start < total; start += kBatchMessages) {
     const size_t count = std::min(kBatchMessages, total - start);
     const uint32_t first_seq = next_seq_;
     next_seq_ += static_cast<uint32_t>(count);
     std::vector<uint8_t> batch;
+    batch.reserve(count * 192);
     for (size_t i = 0; i < count; ++i) {
       operations[start + i].encode(first_seq + static_cast<uint32_t>(i),
                                    &batch);
@@ -198,6 +195,7 @@ absl::StatusOr<std::vector<NetlinkResult>> NetlinkSocket::Apply(
     for (size_t i = 0; i < count; ++i) {
       NetlinkResult& r = results[start + i];
       if (!acks[i].ok()) {
+        r.operation = operations[start + i].describe();
         r.status = absl::Status(acks[i].code(),
                                 absl::StrCat(r.operation, acks[i].message()));
       }
@@ -239,16 +237,18 @@ absl::StatusOr<std::vector<NetlinkResult>> RtNetlink::Apply(
   std::vector<NetlinkSocket::Operation> ops;
   ops.reserve(plan.replace.size() + plan.remove.size());
   for (const IlaRoute& r : plan.replace) {
-    ops.push_back(
-        {RouteReplaceCommand(r), [&r](uint32_t seq, std::vector<uint8_t>* out) {
-           AppendRouteReplace(r, seq, out);
-         }});
+    ops.push_back({[&r](uint32_t seq, std::vector<uint8_t>* out) {
+                     AppendRouteReplace(r, seq, out);
+                   },
+                   [&r] { return RouteReplaceCommand(r); }});
   }
   for (const SirAddress& d : plan.remove) {
     ops.push_back(
-        {RouteDeleteCommand(d, table, protocol),
-         [&d, table, protocol](uint32_t seq, std::vector<uint8_t>* out) {
+        {[&d, table, protocol](uint32_t seq, std::vector<uint8_t>* out) {
            AppendRouteDelete(d, table, protocol, seq, out);
+         },
+         [&d, table, protocol] {
+           return RouteDeleteCommand(d, table, protocol);
          }});
   }
   return s_->Apply(ops);
@@ -315,17 +315,17 @@ absl::StatusOr<std::vector<NetlinkResult>> IlaGenl::Apply(
   std::vector<NetlinkSocket::Operation> ops;
   ops.reserve(plan.remove.size() + plan.add.size());
   for (const IlaXlatEntry& e : plan.remove) {
-    ops.push_back({XlatDeleteCommand(e.locator_match, e.ifindex),
-                   [this, &e](uint32_t seq, std::vector<uint8_t>* out) {
-                     AppendXlatDelete(family_, e.locator_match, e.ifindex, seq,
-                                      out);
-                   }});
+    ops.push_back(
+        {[this, &e](uint32_t seq, std::vector<uint8_t>* out) {
+           AppendXlatDelete(family_, e.locator_match, e.ifindex, seq, out);
+         },
+         [&e] { return XlatDeleteCommand(e.locator_match, e.ifindex); }});
   }
   for (const IlaXlatEntry& e : plan.add) {
-    ops.push_back({XlatAddCommand(e),
-                   [this, &e](uint32_t seq, std::vector<uint8_t>* out) {
+    ops.push_back({[this, &e](uint32_t seq, std::vector<uint8_t>* out) {
                      AppendXlatAdd(family_, e, seq, out);
-                   }});
+                   },
+                   [&e] { return XlatAddCommand(e); }});
   }
   return s_->Apply(ops);
 }

@@ -26,8 +26,11 @@ namespace ila::router_sync {
 
 // The outcome of one planned operation.
 struct NetlinkResult {
-  std::string operation;  // as an `ip` command
-  absl::Status status;    // the kernel's answer
+  // As an `ip` command. The netlink path writes it only for refused
+  // operations (formatting every route costs about as much as programming
+  // it: the device name alone is a syscall); --dry-run always.
+  std::string operation;
+  absl::Status status;  // the kernel's answer
 };
 
 class NetlinkSocket {
@@ -38,11 +41,11 @@ class NetlinkSocket {
   static absl::StatusOr<std::unique_ptr<NetlinkSocket>> Open(int bus);
   ~NetlinkSocket();
 
-  // One operation: its `ip` command and how to encode it with a sequence
-  // number.
+  // One operation: how to encode it with a sequence number, and its `ip`
+  // command (asked for only when the kernel refuses it).
   struct Operation {
-    std::string command;
     std::function<void(uint32_t seq, std::vector<uint8_t>* out)> encode;
+    std::function<std::string()> describe;
   };
   // Sends the operations in batches and returns each one's outcome. A
   // transport failure (the socket itself) is the error.
