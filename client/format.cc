@@ -227,4 +227,83 @@ std::string StatusText(const v1::StatusResponse& s) {
        {"server version:", s.version()}});
 }
 
+std::string ProbeProtocolName(v1::ProbeProtocol p) {
+  switch (p) {
+    case v1::PROBE_PROTOCOL_ICMP:
+      return "icmp";
+    case v1::PROBE_PROTOCOL_TCP:
+      return "tcp";
+    default:
+      return "udp";
+  }
+}
+
+std::string IlaColumn(const v1::IlaRewrite& ila) {
+  if (!ila.translated()) return "";
+  std::string out = absl::StrCat("translated -> locator ", ila.locator());
+  if (!ila.host().empty()) absl::StrAppend(&out, " (host ", ila.host(), ")");
+  if (!ila.task().empty()) {
+    absl::StrAppend(&out, " task ", ila.task());
+  } else {
+    absl::StrAppend(&out, " identifier ", ila.identifier(), " (no task)");
+  }
+  if (ila.stale()) {
+    absl::StrAppend(&out, " STALE: the database has locator ",
+                    ila.expected_locator());
+  }
+  return out;
+}
+
+std::string TraceHopLine(const v1::TraceHop& hop, int queries) {
+  std::string out = absl::StrFormat("%2d  ", hop.ttl());
+  if (hop.address().empty()) {
+    absl::StrAppend(&out, "*");
+    for (int i = 1; i < queries; ++i) absl::StrAppend(&out, " *");
+    return out;
+  }
+  absl::StrAppend(&out, hop.address());
+  for (double rtt : hop.rtts_ms()) {
+    absl::StrAppend(&out, absl::StrFormat("  %.3f ms", rtt));
+  }
+  for (int i = 0; i < hop.lost(); ++i) absl::StrAppend(&out, "  *");
+  if (std::string ila = IlaColumn(hop.ila()); !ila.empty()) {
+    absl::StrAppend(&out, "  ", ila);
+  }
+  return out;
+}
+
+std::string TraceJson(const v1::TraceSummary& s) {
+  std::string out = absl::StrCat(
+      "{\"target\":", JsonQuote(s.target()),
+      ",\"destination\":", JsonQuote(s.destination()),
+      ",\"protocol\":", JsonQuote(ProbeProtocolName(s.protocol())),
+      ",\"reached\":", s.reached() ? "true" : "false", ",\"hops\":[");
+  for (int i = 0; i < s.hops_size(); ++i) {
+    const v1::TraceHop& h = s.hops(i);
+    std::vector<std::string> rtts;
+    for (double r : h.rtts_ms()) rtts.push_back(absl::StrFormat("%.3f", r));
+    absl::StrAppend(
+        &out, i ? "," : "", "{\"ttl\":", h.ttl(),
+        ",\"address\":", h.address().empty() ? "null" : JsonQuote(h.address()),
+        ",\"rtts_ms\":[", absl::StrJoin(rtts, ","), "],\"lost\":", h.lost(),
+        ",\"quoted_destination\":",
+        h.quoted_destination().empty() ? "null"
+                                       : JsonQuote(h.quoted_destination()),
+        ",\"translated\":", h.ila().translated() ? "true" : "false");
+    if (h.ila().translated()) {
+      const v1::IlaRewrite& a = h.ila();
+      auto opt = [](const std::string& v) {
+        return v.empty() ? std::string("null") : JsonQuote(v);
+      };
+      absl::StrAppend(&out, ",\"locator\":", JsonQuote(a.locator()),
+                      ",\"identifier\":", JsonQuote(a.identifier()),
+                      ",\"host\":", opt(a.host()), ",\"task\":", opt(a.task()),
+                      ",\"stale\":", a.stale() ? "true" : "false");
+    }
+    absl::StrAppend(&out, "}");
+  }
+  absl::StrAppend(&out, "]}");
+  return out;
+}
+
 }  // namespace ila::client

@@ -38,6 +38,17 @@ std::string SubscribersTable(const v1::ListSubscribersResponse& resp,
 std::string SubscriberJson(const v1::SubscriberInfo& s, int64_t revision);
 
 // Aligns rows of cells into columns separated by two spaces.
+// `ilactl trace`: a hop as traceroute prints it plus the ILA column, e.g.
+//  3  2001:db8:f0::1  0.41 ms  *  0.38 ms  translated -> locator
+//     2001:db8:1:0 (host h1) task web/1
+std::string TraceHopLine(const v1::TraceHop& hop, int queries);
+// The ILA column alone ("" when the hop saw no translation).
+std::string IlaColumn(const v1::IlaRewrite& ila);
+// The whole trace as one JSON object (target, destination, protocol,
+// reached, hops[...]).
+std::string TraceJson(const v1::TraceSummary& summary);
+std::string ProbeProtocolName(v1::ProbeProtocol p);
+
 std::string FormatColumns(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace ila::client

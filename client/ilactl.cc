@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -17,6 +18,7 @@
 #include "common/version.h"
 #include "ila/v1/diagnostics.grpc.pb.h"
 #include "ila/v1/mapping.grpc.pb.h"
+#include "ila/v1/trace_hop.h"
 
 namespace ila::client {
 namespace {
@@ -239,6 +241,76 @@ int DoSubscribers(const Globals& g) {
   return 0;
 }
 
+struct TraceArgs {
+  std::string target;
+  std::string proto = "udp";
+  int max_hops = 30;
+  int queries = 3;
+  int port = 0;
+  int wait_ms = 2000;
+};
+
+// Prints the hops as their probes finish, in order (like traceroute), then
+// whatever the summary adds; with -o json, the summary as one object.
+int DoTrace(const Globals& g, const TraceArgs& a) {
+  auto stub = v1::Diagnostics::NewStub(Dial(g.server));
+  v1::TraceRequest req;
+  req.set_target(a.target);
+  req.set_protocol(a.proto == "icmp"  ? v1::PROBE_PROTOCOL_ICMP
+                   : a.proto == "tcp" ? v1::PROBE_PROTOCOL_TCP
+                                      : v1::PROBE_PROTOCOL_UDP);
+  req.set_max_hops(a.max_hops);
+  req.set_queries(a.queries);
+  req.set_port(static_cast<uint32_t>(a.port));
+  req.set_wait_ms(a.wait_ms);
+  grpc::ClientContext ctx;
+  // Bounded: every probe waits at most wait_ms, and some run in parallel.
+  const double bound_s =
+      g.timeout_s + a.max_hops * a.queries * (a.wait_ms / 1000.0);
+  ctx.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(bound_s * 1000)));
+  auto reader = stub->Trace(&ctx, req);
+  std::map<int, v1::TraceHop> hops;
+  std::map<int, int> finished;
+  int next = 1;
+  bool header = false, done = false;
+  v1::TraceEvent event;
+  while (reader->Read(&event)) {
+    if (event.has_probe()) {
+      const v1::ProbeEvent& p = event.probe();
+      if (!header && !g.json()) {
+        std::cout << "trace to " << a.target << ", " << a.proto << ", "
+                  << a.max_hops << " hops max\n";
+        header = true;
+      }
+      AddProbeToHop(p, &hops[p.ttl()]);
+      ++finished[p.ttl()];
+      while (!g.json() && !done && finished[next] == a.queries) {
+        std::cout << TraceHopLine(hops[next], a.queries) << std::endl;
+        done = hops[next].reached();
+        ++next;
+      }
+    } else if (event.has_summary()) {
+      const v1::TraceSummary& s = event.summary();
+      if (g.json()) {
+        std::cout << TraceJson(s) << std::endl;
+        continue;
+      }
+      for (const v1::TraceHop& h : s.hops()) {
+        if (h.ttl() >= next) std::cout << TraceHopLine(h, a.queries) << "\n";
+      }
+      std::cout << (s.reached() ? "reached " : "did not reach ")
+                << s.destination()
+                << (s.task().empty() ? "" : " (task " + s.task() + ")")
+                << std::endl;
+    }
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) return Fail(g, st);
+  return 0;
+}
+
 // Prints the stream as it arrives, one line (or JSON object) per change,
 // flushed at once.
 class WatchPrinter : public SubscriberListener {
@@ -450,6 +522,32 @@ int Main(int argc, char** argv) {
   watch_cmd->add_option("--node", watch.node,
                         "name shown in `ilactl subscribers`");
 
+  TraceArgs trace;
+  auto* trace_cmd = app.add_subcommand(
+      "trace",
+      "traceroute from ila-server's host that sees through ILA translation");
+  trace_cmd
+      ->add_option("target", trace.target,
+                   "task name, identifier, SIR address or IPv6 address")
+      ->required();
+  trace_cmd->add_option("--proto", trace.proto, "udp, icmp or tcp")
+      ->check(CLI::IsMember({"udp", "icmp", "tcp"}))
+      ->capture_default_str();
+  trace_cmd->add_option("--max-hops", trace.max_hops, "last hop limit")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  trace_cmd->add_option("--queries", trace.queries, "probes per hop")
+      ->check(CLI::Range(1, 10))
+      ->capture_default_str();
+  trace_cmd
+      ->add_option("--port", trace.port,
+                   "UDP: first destination port; TCP: destination port "
+                   "(default 33434 / 80)")
+      ->check(CLI::Range(1, 65535));
+  trace_cmd->add_option("--wait-ms", trace.wait_ms, "wait for each answer")
+      ->check(CLI::Range(100, 10000))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -465,6 +563,7 @@ int Main(int argc, char** argv) {
   if (*status_cmd) return DoStatus(g, *stub);
   if (*subs_cmd) return DoSubscribers(g);
   if (*watch_cmd) return DoWatch(g, watch);
+  if (*trace_cmd) return DoTrace(g, trace);
   return Usage("no command given; see --help");
 }
 

@@ -32,7 +32,6 @@ absl::Time FromTimestamp(const google::protobuf::Timestamp& t);
 void ToProto(const storage::Mapping& m, v1::Mapping* out);
 absl::StatusOr<storage::Mapping> FromProto(const v1::Mapping& m);
 
-
 // List page tokens: opaque to clients; carry the list's revision and the
 // last identifier returned.
 struct PageToken {

@@ -58,7 +58,8 @@ absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
     return st;
   }
   s->stream_service_ = std::make_unique<MappingStreamImpl>(s->hub_.get());
-  s->diagnostics_service_ = std::make_unique<DiagnosticsImpl>(s->hub_.get());
+  s->diagnostics_service_ =
+      std::make_unique<DiagnosticsImpl>(s->hub_.get(), s->store_.get());
 
   MappingServiceOptions service_options;
   service_options.max_apply_operations = options.max_apply_operations;

@@ -4,6 +4,7 @@
 
 #include "common/logging.h"
 #include "server/mapping_service.h"
+#include "server/trace_service.h"
 
 namespace ila::server {
 namespace {
@@ -180,6 +181,11 @@ grpc::ServerUnaryReactor* DiagnosticsImpl::ListSubscribers(
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
+}
+
+grpc::ServerWriteReactor<v1::TraceEvent>* DiagnosticsImpl::Trace(
+    grpc::CallbackServerContext* ctx, const v1::TraceRequest* request) {
+  return StartTrace(ctx, request, store_, hub_);
 }
 
 }  // namespace ila::server

@@ -1,6 +1,6 @@
 // The ila.v1.MappingStream service (Subscribe, a raw-bytes bidi stream so
 // that serialized Updates are shared between subscribers) and the
-// ila.v1.Diagnostics service, both over a StreamHub.
+// ila.v1.Diagnostics service (subscribers, and Trace), over a StreamHub.
 //
 // Thread-safety: thread-safe; gRPC calls them from many threads.
 #pragma once
@@ -26,13 +26,19 @@ class MappingStreamImpl final
 
 class DiagnosticsImpl final : public v1::Diagnostics::CallbackService {
  public:
-  explicit DiagnosticsImpl(StreamHub* hub) : hub_(hub) {}
+  DiagnosticsImpl(StreamHub* hub, storage::MappingStore* store)
+      : hub_(hub), store_(store) {}
   grpc::ServerUnaryReactor* ListSubscribers(
       grpc::CallbackServerContext* ctx, const v1::ListSubscribersRequest* req,
       v1::ListSubscribersResponse* resp) override;
+  // server/trace_service.h
+  grpc::ServerWriteReactor<v1::TraceEvent>* Trace(
+      grpc::CallbackServerContext* ctx,
+      const v1::TraceRequest* request) override;
 
  private:
   StreamHub* const hub_;
+  storage::MappingStore* const store_;
 };
 
 }  // namespace ila::server

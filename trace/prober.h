@@ -1,0 +1,76 @@
+// Prober: the probe engine behind Diagnostics.Trace (design.md §8). Sends
+// UDP, ICMPv6 echo or TCP SYN probes with one hop limit each (never
+// connect()ing a probe socket), many in flight across hop limits and paced,
+// and receives the answers on a raw ICMPv6 socket (ICMP6_FILTER: errors and
+// echo replies) and, for TCP, a raw TCP socket (SYN-ACK or RST from the
+// destination). A reply is matched to its probe only by fields ILA leaves
+// alone: UDP ports, TCP ports and sequence, echo identifier and sequence —
+// never by the quoted destination or a checksum.
+//
+// Needs CAP_NET_RAW (Open() says so, naming it, when it is missing).
+//
+// Thread-safety: one Run at a time per Prober; Run calls `on_result` on the
+// calling thread. `cancel` may be set from any thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "trace/packet.h"
+
+namespace ila::trace {
+
+enum class ProbeProtocol { kUdp, kIcmp, kTcp };
+
+struct ProbeOptions {
+  Ipv6Bytes destination{};
+  ProbeProtocol protocol = ProbeProtocol::kUdp;
+  int first_hop = 1;
+  int max_hops = 30;
+  int queries = 3;  // probes per hop
+  // UDP: the first destination port (probe i uses port + i, as traceroute);
+  // TCP: the destination port. 0: 33434 (UDP), 80 (TCP).
+  uint16_t port = 0;
+  absl::Duration wait = absl::Seconds(2);  // per probe
+  // Probes in flight at once, and the gap between two sends (routers rate
+  // limit ICMPv6 errors per source: Linux allows a burst of 6, then 1/s).
+  int in_flight = 16;
+  absl::Duration send_interval = absl::Milliseconds(5);
+};
+
+struct ProbeResult {
+  int ttl = 0;
+  int query = 0;
+  // The answering address; nullopt when nothing answered in time.
+  std::optional<Ipv6Bytes> from;
+  absl::Duration rtt;
+  uint8_t icmp_type = 0, icmp_code = 0;  // 0/0 for a TCP answer
+  std::optional<QuotedPacket> quoted;    // from ICMPv6 errors
+  // The destination answered (port unreachable, echo reply, SYN-ACK/RST).
+  bool reached = false;
+};
+
+class Prober {
+ public:
+  // PERMISSION_DENIED naming CAP_NET_RAW without it.
+  static absl::StatusOr<std::unique_ptr<Prober>> Open();
+  ~Prober();
+
+  // Probes hop limits first_hop..max_hops (stopping at the first that
+  // reaches the destination) and calls `on_result` for each probe as its
+  // answer arrives or its wait ends, in no particular order. Bounded:
+  // returns after the last probe's wait at the latest.
+  absl::Status Run(const ProbeOptions& options,
+                   const std::function<void(const ProbeResult&)>& on_result,
+                   const std::atomic<bool>* cancel = nullptr);
+
+ private:
+  Prober(int icmp, int udp, int tcp) : icmp_(icmp), udp_(udp), tcp_(tcp) {}
+  int icmp_, udp_, tcp_;
+};
+
+}  // namespace ila::trace
