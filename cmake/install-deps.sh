@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   iproute2  # router-sync netns tests drive `ip`
   qemu-system-x86 busybox-static  # the kernel-ILA test VM (tests/kernel/)
+  traceroute  # the trace acceptance compares with Debian's traceroute (in the VM)
 )
 
 missing=()

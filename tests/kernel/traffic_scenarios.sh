@@ -6,92 +6,15 @@
 #      task, and still reach it after MoveTask to another host;
 #   5. each task host's agent (--role host) keeps the translation entry of
 #      its locator, and packets are translated back to the SIR address.
-# Topology (../shared/kernel-lab.md), namespaces joined by veth:
-#   tr (probing host) - tor (top of rack) - ilar (ILA router)
-#                        tor - h1 (locator 2001:db8:1::/64)
-#                        tor - h2 (locator 2001:db8:2::/64)
-# tor routes the SIR prefix fd00:1::/64 to ilar and each locator to its
-# host. Nothing ILA-related is configured by hand: ila-server runs in the
+# Topology: tests/kernel/lib.sh (../shared/kernel-lab.md's). Nothing
+# ILA-related is configured by hand: ila-server runs in the
 # root namespace on a Unix socket, ila-router-sync in ilar (router) and in
 # h1, h2 (host). The task's own part (its SIR address on lo of the host it
 # runs on) is done by the script, as the scheduler's task would.
 set -u
-IP=/sbin/ip
-W=/tmp/ila-scenarios
-SOCK=unix:$W/ila.sock
+. "$(dirname "$0")/lib.sh"
 SIR=fd00:1::2000:0:0:42 # SIR prefix fd00:1::/64 + identifier 2000:0:0:42
-PIDS=""
-
-fail() {
-  echo "FAIL: $*"
-  for ns in ilar h1 h2; do
-    echo "--- $ns routes / ila entries:"
-    $IP -n $ns -6 route show 2>&1
-    $IP -n $ns ila list 2>&1
-  done
-  for f in "$W"/*.log; do
-    echo "--- $f:"
-    tail -n 20 "$f"
-  done
-  exit 1
-}
-cleanup() {
-  for p in $PIDS; do kill "$p" 2>/dev/null; done
-  for p in $PIDS; do wait "$p" 2>/dev/null; done
-}
-trap cleanup EXIT
-start() { # LOG COMMAND...: runs COMMAND in the background
-  log=$1
-  shift
-  "$@" >"$W/$log.log" 2>&1 &
-  PIDS="$PIDS $!"
-}
-# until TRIES COMMAND...: runs COMMAND every 0.1 s until it succeeds (at
-# most TRIES times).
-until_ok() {
-  n=$1
-  shift
-  while [ "$n" -gt 0 ]; do
-    "$@" >/dev/null 2>&1 && return 0
-    n=$((n - 1))
-    sleep 0.1
-  done
-  return 1
-}
-now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
-
-mkdir -p $W
-for ns in tr tor ilar h1 h2; do
-  $IP netns add $ns || fail "ip netns add $ns"
-  $IP -n $ns link set lo up
-  $IP netns exec $ns sysctl -qw net.ipv6.icmp.ratelimit=0
-  $IP netns exec $ns sysctl -qw net.ipv6.conf.all.accept_dad=0
-  $IP netns exec $ns sysctl -qw net.ipv6.conf.default.accept_dad=0
-done
-for ns in tor ilar; do
-  $IP netns exec $ns sysctl -qw net.ipv6.conf.all.forwarding=1
-done
-link() { # NS_A IF_A ADDR_A NS_B IF_B ADDR_B
-  $IP link add "$2" netns "$1" type veth peer name "$5" netns "$4" ||
-    fail "veth $1/$2 - $4/$5"
-  $IP -n "$1" addr add "$3" dev "$2" nodad
-  $IP -n "$4" addr add "$6" dev "$5" nodad
-  $IP -n "$1" link set "$2" up
-  $IP -n "$4" link set "$5" up
-}
-link tr tr0 2001:db8:f0::2/64 tor tor-tr 2001:db8:f0::1/64
-link ilar ilar0 2001:db8:f1::2/64 tor tor-ilar 2001:db8:f1::1/64
-link h1 h10 2001:db8:e1::2/64 tor tor-h1 2001:db8:e1::1/64
-link h2 h20 2001:db8:e2::2/64 tor tor-h2 2001:db8:e2::1/64
-$IP -n tr -6 route add default via 2001:db8:f0::1
-$IP -n ilar -6 route add default via 2001:db8:f1::1
-$IP -n h1 -6 route add default via 2001:db8:e1::1
-$IP -n h2 -6 route add default via 2001:db8:e2::1
-$IP -n tor -6 route add fd00:1::/64 via 2001:db8:f1::2
-$IP -n tor -6 route add 2001:db8:1::/64 via 2001:db8:e1::2
-$IP -n tor -6 route add 2001:db8:2::/64 via 2001:db8:e2::2
-until_ok 50 $IP netns exec tr ping6 -c 1 -W 1 2001:db8:e1::2 ||
-  fail "the plain network does not work: tr cannot reach h1"
+make_topology
 
 # The task web/1 listens on UDP 7000 on either host (the reply names it).
 start echo-h1 $IP netns exec h1 udp_echo serve 7000 h1 300
@@ -105,10 +28,7 @@ ilactl --server $SOCK task register web/1 --locator 2001:db8:1:: \
   --identifier 2000:0:0:42 --sir-prefix fd00:1:: || fail "register web/1"
 $IP -n h1 addr add $SIR/128 dev lo nodad
 
-route_to() { # LOCATOR: ilar's route to the task goes to LOCATOR
-  $IP -n ilar -6 route show $SIR/128 proto 73 | grep -q "encap ila  *$1 "
-}
-until_ok 100 route_to 2001:db8:1:0 || fail "ilar has no ILA route to $SIR"
+until_ok 100 route_to $SIR 2001:db8:1:0 || fail "ilar has no ILA route to $SIR"
 echo "ilar: $($IP -n ilar -6 route show $SIR/128 proto 73)"
 
 # Without the host's translation entry the packet reaches h1 addressed to
@@ -121,9 +41,6 @@ start h1 $IP netns exec h1 ila-router-sync --server $SOCK --name h1 \
   --role host --locator 2001:db8:1::
 start h2 $IP netns exec h2 ila-router-sync --server $SOCK --name h2 \
   --role host --locator 2001:db8:2::
-entries() { # NS N: NS holds N translation entries
-  [ "$($IP -n "$1" ila list | wc -l)" -eq "$2" ]
-}
 until_ok 100 entries h1 1 || fail "h1 has no translation entry"
 entries h2 0 || fail "h2 has a translation entry without a task"
 
@@ -141,7 +58,7 @@ t0=$(now_ms)
 ilactl --server $SOCK task move web/1 --locator 2001:db8:2:: || fail "move"
 $IP -n h1 addr del $SIR/128 dev lo
 $IP -n h2 addr add $SIR/128 dev lo nodad
-until_ok 100 route_to 2001:db8:2:0 || fail "ilar's route did not follow"
+until_ok 100 route_to $SIR 2001:db8:2:0 || fail "ilar's route did not follow"
 until_ok 100 entries h2 1 || fail "h2 has no translation entry"
 until_ok 100 entries h1 0 || fail "h1 kept its translation entry"
 until_ok 50 $IP netns exec tr udp_echo send $SIR 7000 hello-2 200 ||

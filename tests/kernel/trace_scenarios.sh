@@ -1,0 +1,107 @@
+#!/bin/sh
+# Kernel VM acceptance of the trace issue, with the binaries as deployed
+# (tests/kernel/vm_run.sh puts ila-server, ila-router-sync, ilactl, Debian's
+# traceroute and lib.sh in /t). Topology: tests/kernel/lib.sh; ila-server
+# runs in tr, the probing host (the probes leave from its host), ila-router-
+# sync as router in ilar and as host in h1 and h2; nothing ILA-related is
+# configured by hand.
+#   1. Debian's traceroute shows `*` for the hop after the ILA router (tor,
+#      which sees the translated packet); `ilactl trace` shows that hop's
+#      address for UDP, ICMP and TCP probes and marks it translated with the
+#      task's locator, host and task, and reaches the task.
+#   2. The same for a task whose mapping uses csum-mode neutral-map (the
+#      quoted identifier's low 16 bits and C-bit differ: undone).
+#   3. A task moved while the ILA router's agent is down (its route stale):
+#      the trace marks that hop stale, naming the database's locator.
+set -u
+. "$(dirname "$0")/lib.sh"
+SIR1=fd00:1::2000:0:0:42 # web/1 on h1, adj-transport
+SIR2=fd00:1::2000:0:0:43 # web/2 on h2, neutral-map
+make_topology
+
+start server $IP netns exec tr ila-server --listen $SOCK --data-dir $W/db \
+  --sync none
+until_ok 100 ilactl --server $SOCK status || fail "ila-server did not start"
+start ilar $IP netns exec ilar ila-router-sync --server $SOCK --name ilar \
+  --via 2001:db8:f1::1
+ILAR_AGENT=$! # `ip netns exec` execs the agent: this is its PID
+start h1 $IP netns exec h1 ila-router-sync --server $SOCK --name h1 \
+  --role host --locator 2001:db8:1::
+start h2 $IP netns exec h2 ila-router-sync --server $SOCK --name h2 \
+  --role host --locator 2001:db8:2::
+ilactl --server $SOCK task register web/1 --locator 2001:db8:1:: \
+  --identifier 2000:0:0:42 --sir-prefix fd00:1:: || fail "register web/1"
+ilactl --server $SOCK task register web/2 --locator 2001:db8:2:: \
+  --identifier 2000:0:0:43 --sir-prefix fd00:1:: --csum-mode neutral-map ||
+  fail "register web/2"
+$IP -n h1 addr add $SIR1/128 dev lo nodad
+$IP -n h2 addr add $SIR2/128 dev lo nodad
+until_ok 100 route_to $SIR1 2001:db8:1:0 || fail "no ILA route to $SIR1"
+until_ok 100 route_to $SIR2 2001:db8:2:0 || fail "no ILA route to $SIR2"
+until_ok 100 entries h1 1 || fail "h1 has no translation entry"
+until_ok 100 entries h2 1 || fail "h2 has no translation entry"
+until_ok 50 $IP netns exec tr ping6 -c 1 -W 1 $SIR1 || fail "ping $SIR1"
+
+# 1. Debian's traceroute: hop 3 (tor, after the translation) is missing.
+$IP netns exec tr traceroute.db -6 -n -q 1 -w 1 -m 6 $SIR1 >$W/traceroute.out 2>&1
+cat $W/traceroute.out
+grep -q '^ 2  2001:db8:f1::2 ' $W/traceroute.out || fail "traceroute: hop 2 is not ilar"
+grep -q '^ 3  \*' $W/traceroute.out || fail "traceroute: hop 3 is not *"
+
+# hop N of a JSON trace: its object.
+hop() { # FILE TTL
+  tr '{' '\n' <"$1" | grep "^\"ttl\":$2,"
+}
+for proto in udp icmp tcp; do
+  out=$W/trace-$proto.json
+  $IP netns exec tr ilactl --server $SOCK trace web/1 --proto $proto \
+    --queries 2 --wait-ms 1000 --max-hops 8 -o json >$out ||
+    fail "ilactl trace --proto $proto"
+  cat $out
+  grep -q '"reached":true' $out || fail "$proto: did not reach web/1"
+  h3=$(hop $out 3)
+  echo "$h3" | grep -q '"address":"2001:db8:f1::1"' ||
+    fail "$proto: hop 3 is not tor ($h3)"
+  echo "$h3" | grep -q '"translated":true' || fail "$proto: hop 3 not translated"
+  echo "$h3" | grep -q '"locator":"2001:db8:1:0"' || fail "$proto: hop 3 locator"
+  echo "$h3" | grep -q '"host":"h1"' || fail "$proto: hop 3 host"
+  echo "$h3" | grep -q '"task":"web/1"' || fail "$proto: hop 3 task"
+  echo "$h3" | grep -q '"stale":false' || fail "$proto: hop 3 stale"
+  hop $out 2 | grep -q '"translated":false' || fail "$proto: hop 2 translated"
+  hop $out 4 | grep -q "\"address\":\"$SIR1\"" || fail "$proto: hop 4 not web/1"
+  echo "ok: $proto: hop 3 2001:db8:f1::1 (tor) translated -> 2001:db8:1:0 (h1) web/1"
+done
+ilactl --server $SOCK trace web/1 --queries 1 --wait-ms 1000 ||
+  fail "ilactl trace (table)"
+
+# 2. neutral-map: the quoted identifier is not web/2's; decoded, it is.
+out=$W/trace-neutral.json
+$IP netns exec tr ilactl --server $SOCK trace web/2 --proto icmp --queries 1 \
+  --wait-ms 1000 --max-hops 8 -o json >$out || fail "trace web/2"
+cat $out
+h3=$(hop $out 3)
+echo "$h3" | grep -q '"quoted_destination":"2001:db8:2:0:3000:' ||
+  fail "neutral-map: hop 3 quote has no C-bit ($h3)"
+echo "$h3" | grep -q '"identifier":"2000:0:0:43"' ||
+  fail "neutral-map: identifier not undone ($h3)"
+echo "$h3" | grep -q '"task":"web/2"' || fail "neutral-map: task ($h3)"
+grep -q '"reached":true' $out || fail "neutral-map: did not reach web/2"
+echo "ok: neutral-map: quoted identifier decoded to web/2"
+
+# 3. Stale router: ilar's agent stops, web/1 moves to h2 -> ilar still
+# sends to h1's locator.
+kill $ILAR_AGENT
+wait $ILAR_AGENT
+ilactl --server $SOCK task move web/1 --locator 2001:db8:2:: || fail "move"
+out=$W/trace-stale.json
+$IP netns exec tr ilactl --server $SOCK trace web/1 --proto icmp --queries 1 \
+  --wait-ms 1000 --max-hops 8 -o json >$out || fail "trace after move"
+cat $out
+h3=$(hop $out 3)
+echo "$h3" | grep -q '"locator":"2001:db8:1:0"' || fail "stale: locator ($h3)"
+echo "$h3" | grep -q '"stale":true' || fail "stale: hop 3 not marked ($h3)"
+ilactl --server $SOCK trace web/1 --proto icmp --queries 1 --wait-ms 1000 |
+  grep "STALE: the database has locator 2001:db8:2:0" ||
+  fail "stale: the table output does not say so"
+echo "PASS: trace_scenarios"
+exit 0
