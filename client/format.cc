@@ -302,7 +302,11 @@ std::string TraceJson(const v1::TraceSummary& s) {
     }
     absl::StrAppend(&out, "}");
   }
-  absl::StrAppend(&out, "]}");
+  absl::StrAppend(&out, "]");
+  if (!s.limitations().empty()) {
+    absl::StrAppend(&out, ",\"limitations\":", JsonQuote(s.limitations()));
+  }
+  absl::StrAppend(&out, "}");
   return out;
 }
 

@@ -300,6 +300,9 @@ int DoTrace(const Globals& g, const TraceArgs& a) {
       for (const v1::TraceHop& h : s.hops()) {
         if (h.ttl() >= next) std::cout << TraceHopLine(h, a.queries) << "\n";
       }
+      if (!s.limitations().empty()) {
+        std::cout << "note: " << s.limitations() << "\n";
+      }
       std::cout << (s.reached() ? "reached " : "did not reach ")
                 << s.destination()
                 << (s.task().empty() ? "" : " (task " + s.task() + ")")

@@ -172,6 +172,7 @@ v1::TraceSummary TraceSession::Summary() const {
                      ? v1::PROBE_PROTOCOL_UDP
                      : request_.protocol());
   s.set_task(task_);
+  s.set_limitations(limitations_);
   int last = options_.max_hops;
   for (const auto& [ttl, events] : events_) {
     for (const auto& e : events) {
@@ -287,6 +288,7 @@ grpc::ServerWriteReactor<v1::TraceEvent>* StartTrace(
         "trace: ", kMaxConcurrentTraces, " traces are running; try again")));
   }
   auto prober = trace::Prober::Open();
+  if (prober.ok()) session->set_limitations((*prober)->Limitations());
   if (!prober.ok()) {
     active_traces.fetch_sub(1);
     return new FailedReactor(absl::FailedPreconditionError(absl::StrCat(

@@ -40,6 +40,8 @@ class TraceSession {
   // target (NOT_FOUND for an unknown task or identifier).
   absl::Status Prepare(const v1::TraceRequest& request);
   const trace::ProbeOptions& options() const { return options_; }
+  // What the prober cannot see (Prober::Limitations), for the summary.
+  void set_limitations(std::string text) { limitations_ = std::move(text); }
 
   // The event for one probe result; remembers it for the summary.
   v1::ProbeEvent Annotate(const trace::ProbeResult& result);
@@ -55,6 +57,7 @@ class TraceSession {
   v1::TraceRequest request_;
   trace::ProbeOptions options_;
   std::string task_;  // when the target is a task's SIR address
+  std::string limitations_;
   std::map<uint64_t, std::string> hosts_;  // locator -> host agent(s)
   std::map<trace::Ipv6Bytes, v1::IlaRewrite> explained_;
   std::map<int, std::vector<v1::ProbeEvent>> events_;  // by ttl

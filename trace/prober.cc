@@ -1,6 +1,7 @@
 #include "trace/prober.h"
 
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -83,7 +84,11 @@ struct Probe {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Prober>> Prober::Open() {
+namespace {
+
+// The raw sockets: ICMPv6 (filtered to errors and echo replies), UDP (an
+// unconnected, bound socket), TCP (checksum filled by the kernel).
+absl::Status OpenRaw(int* icmp_out, int* tcp_out) {
   const int icmp =
       socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
   if (icmp < 0) return SocketError("raw ICMPv6 socket", errno);
@@ -93,40 +98,141 @@ absl::StatusOr<std::unique_ptr<Prober>> Prober::Open() {
                    ICMP6_PARAM_PROB, ICMP6_ECHO_REPLY}) {
     ICMP6_FILTER_SETPASS(type, &filter);
   }
+  const int tcp =
+      socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  const int offset = 16;  // the kernel fills the TCP checksum
   if (setsockopt(icmp, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter)) <
-      0) {
+          0 ||
+      tcp < 0 ||
+      setsockopt(tcp, IPPROTO_IPV6, IPV6_CHECKSUM, &offset, sizeof(offset))) {
     const int err = errno;
     close(icmp);
-    return SocketError("ICMP6_FILTER", err);
+    if (tcp >= 0) close(tcp);
+    return SocketError("raw TCP socket", err);
   }
+  *icmp_out = icmp;
+  *tcp_out = tcp;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Prober>> Prober::Open(bool allow_raw) {
   const int udp =
       socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_in6 any{};
   any.sin6_family = AF_INET6;
   if (udp < 0 || bind(udp, reinterpret_cast<sockaddr*>(&any), sizeof(any))) {
     const int err = errno;
-    close(icmp);
     if (udp >= 0) close(udp);
     return SocketError("UDP probe socket", err);
   }
-  const int tcp =
-      socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-  const int offset = 16;  // the kernel fills the TCP checksum
-  if (tcp < 0 ||
-      setsockopt(tcp, IPPROTO_IPV6, IPV6_CHECKSUM, &offset, sizeof(offset))) {
-    const int err = errno;
-    close(icmp);
+  int icmp = -1, tcp = -1;
+  absl::Status raw = absl::PermissionDeniedError("raw sockets not asked for");
+  if (allow_raw) raw = OpenRaw(&icmp, &tcp);
+  if (raw.ok()) return std::unique_ptr<Prober>(new Prober(icmp, udp, tcp));
+  if (!absl::IsPermissionDenied(raw)) {
     close(udp);
-    if (tcp >= 0) close(tcp);
-    return SocketError("raw TCP socket", err);
+    return raw;
   }
-  return std::unique_ptr<Prober>(new Prober(icmp, udp, tcp));
+  // Unprivileged: errors from the sockets' error queues; ICMPv6 echo on a
+  // ping socket when ping_group_range allows it (else no ICMP probes).
+  const int on = 1;
+  if (setsockopt(udp, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on)) < 0) {
+    const int err = errno;
+    close(udp);
+    return SocketError("IPV6_RECVERR on the UDP probe socket", err);
+  }
+  icmp = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                IPPROTO_ICMPV6);
+  if (icmp >= 0 &&
+      setsockopt(icmp, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on)) < 0) {
+    close(icmp);
+    icmp = -1;
+  }
+  return std::unique_ptr<Prober>(new Prober(icmp, udp, -1));
+}
+
+std::string Prober::Limitations() const {
+  if (privileged()) return "";
+  std::string out =
+      "without CAP_NET_RAW: no TCP probes; of each quoted packet only the "
+      "destination, ports and echo sequence (no flow label, extension "
+      "headers or RFC 4884 objects)";
+  if (icmp_ < 0) {
+    absl::StrAppend(&out,
+                    "; no ICMP probes (net.ipv4.ping_group_range does not "
+                    "include this process's group)");
+  }
+  return out;
+}
+
+void Prober::ReadErrorQueue(
+    int fd,
+    const std::function<void(ProbeResult, const QuotedPacket&)>& on_error) {
+  for (int n = 0; n < 256; ++n) {
+    uint8_t data[256];
+    alignas(cmsghdr) char control[512];
+    sockaddr_in6 original{};
+    iovec iov{data, sizeof(data)};
+    msghdr msg{};
+    msg.msg_name = &original;
+    msg.msg_namelen = sizeof(original);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    const ssize_t len = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (len < 0) return;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
+         c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != IPPROTO_IPV6 || c->cmsg_type != IPV6_RECVERR ||
+          c->cmsg_len < CMSG_LEN(sizeof(sock_extended_err))) {
+        continue;
+      }
+      const auto* err =
+          reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
+      if (err->ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+      const auto* offender =
+          reinterpret_cast<const sockaddr_in6*>(SO_EE_OFFENDER(err));
+      if (c->cmsg_len <
+              CMSG_LEN(sizeof(sock_extended_err) + sizeof(sockaddr_in6)) ||
+          offender->sin6_family != AF_INET6) {
+        continue;
+      }
+      ProbeResult r;
+      Ipv6Bytes from;
+      std::memcpy(from.data(), &offender->sin6_addr, 16);
+      r.from = from;
+      r.icmp_type = err->ee_type;
+      r.icmp_code = err->ee_code;
+      QuotedPacket q;
+      std::memcpy(q.destination.data(), &original.sin6_addr, 16);
+      if (fd == udp_) {
+        // The kernel queued it on this socket: the quoted source port is
+        // this socket's.
+        sockaddr_in6 local{};
+        socklen_t local_len = sizeof(local);
+        getsockname(udp_, reinterpret_cast<sockaddr*>(&local), &local_len);
+        q.protocol = IPPROTO_UDP;
+        q.source_port = ntohs(local.sin6_port);
+        q.destination_port = ntohs(original.sin6_port);
+      } else {
+        q.protocol = IPPROTO_ICMPV6;
+        if (len >= 8) {
+          q.icmp_type = data[0];
+          q.echo_sequence = Be16(data + 6);
+        }
+      }
+      on_error(std::move(r), q);
+    }
+  }
 }
 
 Prober::~Prober() {
-  close(icmp_);
-  close(udp_);
-  close(tcp_);
+  for (int fd : {icmp_, udp_, tcp_}) {
+    if (fd >= 0) close(fd);
+  }
 }
 
 absl::Status Prober::Run(
@@ -140,6 +246,16 @@ absl::Status Prober::Run(
                      o.max_hops, ", queries ", o.queries,
                      " (want 1 <= first <= max <= 255, 1..10 "
                      "queries)"));
+  }
+  if (!privileged() && o.protocol == ProbeProtocol::kTcp) {
+    return absl::FailedPreconditionError(
+        "protocol tcp: TCP SYN probes need CAP_NET_RAW (use udp or icmp)");
+  }
+  if (o.protocol == ProbeProtocol::kIcmp && icmp_ < 0) {
+    return absl::FailedPreconditionError(
+        "protocol icmp: without CAP_NET_RAW ICMPv6 echo needs a ping socket, "
+        "and net.ipv4.ping_group_range does not include this process's "
+        "group (use udp)");
   }
   std::vector<Probe> probes;
   for (int ttl = o.first_hop; ttl <= o.max_hops; ++ttl) {
@@ -183,7 +299,7 @@ absl::Status Prober::Run(
     if (r.reached) reached_ttl = std::min(reached_ttl, p.ttl);
     if (p.ttl <= reached_ttl) on_result(r);
   };
-  auto send = [&](size_t i) {
+  auto send_once = [&](size_t i) {
     Probe& p = probes[i];
     bool ok = false;
     uint8_t buf[64] = {};
@@ -213,6 +329,16 @@ absl::Status Prober::Run(
         ok = SendWithHopLimit(tcp_, o.destination, 0, buf, 20, p.ttl);
         break;
     }
+    return ok;
+  };
+  auto send = [&](size_t i) {
+    Probe& p = probes[i];
+    // Unprivileged sockets hold the last ICMPv6 error (sk_err) until the
+    // next send, which fails with it once: send again.
+    bool ok = send_once(i);
+    for (int retry = 0; !ok && !privileged() && retry < 2; ++retry) {
+      ok = send_once(i);
+    }
     p.sent = absl::Now();
     p.in_flight = true;
     ++in_flight;
@@ -232,8 +358,11 @@ absl::Status Prober::Run(
         }
         return -1;
       case ProbeProtocol::kIcmp:
-        if (q.protocol == IPPROTO_ICMPV6 && q.echo_id == echo_id &&
-            q.echo_sequence && *q.echo_sequence < total) {
+        // A ping socket's echo identifier is the kernel's (and the kernel
+        // already gave this socket only its own).
+        if (q.protocol == IPPROTO_ICMPV6 &&
+            (!privileged() || q.echo_id == echo_id) && q.echo_sequence &&
+            *q.echo_sequence < total) {
           return *q.echo_sequence;
         }
         return -1;
@@ -265,7 +394,8 @@ absl::Status Prober::Run(
       Ipv6Bytes src;
       std::memcpy(src.data(), &from.sin6_addr, 16);
       if (m->type == kIcmp6EchoReply) {
-        if (o.protocol != ProbeProtocol::kIcmp || m->echo_id != echo_id ||
+        if (o.protocol != ProbeProtocol::kIcmp ||
+            (privileged() && m->echo_id != echo_id) ||
             m->echo_sequence >= total) {
           continue;
         }
@@ -318,6 +448,17 @@ absl::Status Prober::Run(
     }
   };
 
+  // Unprivileged: an error from a socket's queue.
+  auto on_queued_error = [&](ProbeResult r, const QuotedPacket& q) {
+    const long i = match_quote(q);
+    if (i < 0 || probes[i].done || !probes[i].in_flight) return;
+    r.rtt = absl::Now() - probes[i].sent;
+    r.reached = r.icmp_type == kIcmp6DestUnreachable &&
+                (*r.from == o.destination || r.icmp_code == 4);
+    r.quoted = q;
+    finish(static_cast<size_t>(i), std::move(r));
+  };
+
   while (finished < total) {
     if (cancel != nullptr && cancel->load()) {
       return absl::CancelledError("trace cancelled");
@@ -359,11 +500,22 @@ absl::Status Prober::Run(
     }
     const int64_t ms = std::clamp<int64_t>(
         absl::ToInt64Milliseconds(deadline - absl::Now()) + 1, 0, 1000);
-    pollfd fds[2] = {{icmp_, POLLIN, 0}, {tcp_, POLLIN, 0}};
-    const int nfds = o.protocol == ProbeProtocol::kTcp ? 2 : 1;
-    if (poll(fds, nfds, static_cast<int>(ms)) > 0) {
-      if (fds[0].revents & POLLIN) read_icmp();
-      if (nfds == 2 && (fds[1].revents & POLLIN)) read_tcp();
+    if (privileged()) {
+      pollfd fds[2] = {{icmp_, POLLIN, 0}, {tcp_, POLLIN, 0}};
+      const int nfds = o.protocol == ProbeProtocol::kTcp ? 2 : 1;
+      if (poll(fds, nfds, static_cast<int>(ms)) > 0) {
+        if (fds[0].revents & POLLIN) read_icmp();
+        if (nfds == 2 && (fds[1].revents & POLLIN)) read_tcp();
+      }
+    } else {
+      // Echo replies arrive on the ping socket; errors on each socket's
+      // error queue (POLLERR is always reported).
+      const int fd = o.protocol == ProbeProtocol::kIcmp ? icmp_ : udp_;
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(ms)) > 0) {
+        if (p.revents & POLLERR) ReadErrorQueue(fd, on_queued_error);
+        if ((p.revents & POLLIN) && fd == icmp_) read_icmp();
+      }
     }
   }
   return absl::OkStatus();

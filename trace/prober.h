@@ -7,7 +7,13 @@
 // alone: UDP ports, TCP ports and sequence, echo identifier and sequence —
 // never by the quoted destination or a checksum.
 //
-// Needs CAP_NET_RAW (Open() says so, naming it, when it is missing).
+// With CAP_NET_RAW it sees everything above. Without it (Open() falls
+// back; `privileged()` is false) it uses what an unprivileged process may:
+// UDP probes on an unconnected socket with IPV6_RECVERR (the error queue
+// gives the offender, the ICMPv6 type/code and the quoted destination and
+// port) and ICMPv6 echo on a ping socket (net.ipv4.ping_group_range must
+// include the process's group); then there are no TCP probes and no quoted
+// header beyond destination, ports and echo sequence (Limitations()).
 //
 // Thread-safety: one Run at a time per Prober; Run calls `on_result` on the
 // calling thread. `cancel` may be set from any thread.
@@ -17,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -56,9 +63,14 @@ struct ProbeResult {
 
 class Prober {
  public:
-  // PERMISSION_DENIED naming CAP_NET_RAW without it.
-  static absl::StatusOr<std::unique_ptr<Prober>> Open();
+  // Raw sockets when allowed (and `allow_raw`), else the unprivileged
+  // sockets; an error only when neither works.
+  static absl::StatusOr<std::unique_ptr<Prober>> Open(bool allow_raw = true);
   ~Prober();
+
+  bool privileged() const { return tcp_ >= 0; }
+  // What this prober cannot see ("" when privileged).
+  std::string Limitations() const;
 
   // Probes hop limits first_hop..max_hops (stopping at the first that
   // reaches the destination) and calls `on_result` for each probe as its
@@ -70,6 +82,12 @@ class Prober {
 
  private:
   Prober(int icmp, int udp, int tcp) : icmp_(icmp), udp_(udp), tcp_(tcp) {}
+  // Unprivileged: reads the error queue of `fd` (UDP or ping socket).
+  void ReadErrorQueue(
+      int fd,
+      const std::function<void(ProbeResult, const QuotedPacket&)>& on_error);
+  // icmp_: raw ICMPv6 socket, or the ping socket when unprivileged.
+  // tcp_: raw TCP socket, -1 when unprivileged.
   int icmp_, udp_, tcp_;
 };
 

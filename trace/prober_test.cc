@@ -42,7 +42,8 @@ class ProberTest : public ::testing::Test {
         "net.ipv6.conf.all.forwarding=1 net.ipv6.conf.all.accept_dad=0 "
         "net.ipv6.conf.default.accept_dad=0; done; ",
         "sysctl -qw net.ipv6.conf.all.accept_dad=0 "
-        "net.ipv6.conf.default.accept_dad=0; $IP link set lo up; ",
+        "net.ipv6.conf.default.accept_dad=0 "
+        "net.ipv4.ping_group_range='0 2147483647'; $IP link set lo up; ",
         "$IP link add p0 type veth peer name vx0 netns ", p, "r1; ", "$IP -n ",
         p, "r1 link add vy0 type veth peer name vx0 netns ", p, "r2; ",
         "$IP -n ", p, "r2 link add vy0 type veth peer name vx0 netns ", p,
@@ -82,15 +83,22 @@ class ProberTest : public ::testing::Test {
 std::string ProberTest::prefix_;
 bool ProberTest::topology_ready_ = false;
 
+struct ProberCase {
+  ProbeProtocol protocol;
+  bool raw;  // false: the unprivileged sockets (as without CAP_NET_RAW)
+};
+
 class ProberProtocols : public ProberTest,
-                        public ::testing::WithParamInterface<ProbeProtocol> {};
+                        public ::testing::WithParamInterface<ProberCase> {};
 
 TEST_P(ProberProtocols, EveryHopAnswersAndTheTraceStopsAtTheDestination) {
-  auto prober = Prober::Open();
+  auto prober = Prober::Open(GetParam().raw);
   ASSERT_TRUE(prober.ok()) << prober.status();
+  EXPECT_EQ((*prober)->privileged(), GetParam().raw);
+  EXPECT_EQ((*prober)->Limitations().empty(), GetParam().raw);
   ProbeOptions o;
   o.destination = Parse("fd00:3::2");
-  o.protocol = GetParam();
+  o.protocol = GetParam().protocol;
   o.max_hops = 8;
   o.wait = absl::Seconds(2);
   std::map<int, std::vector<ProbeResult>> hops;
@@ -116,21 +124,37 @@ TEST_P(ProberProtocols, EveryHopAnswersAndTheTraceStopsAtTheDestination) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, ProberProtocols,
-                         ::testing::Values(ProbeProtocol::kUdp,
-                                           ProbeProtocol::kIcmp,
-                                           ProbeProtocol::kTcp),
-                         [](const auto& param_info) {
-                           switch (param_info.param) {
-                             case ProbeProtocol::kUdp:
-                               return "Udp";
-                             case ProbeProtocol::kIcmp:
-                               return "Icmp";
-                             case ProbeProtocol::kTcp:
-                               return "Tcp";
-                           }
-                           return "Unknown";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    All, ProberProtocols,
+    ::testing::Values(ProberCase{ProbeProtocol::kUdp, true},
+                      ProberCase{ProbeProtocol::kIcmp, true},
+                      ProberCase{ProbeProtocol::kTcp, true},
+                      ProberCase{ProbeProtocol::kUdp, false},
+                      ProberCase{ProbeProtocol::kIcmp, false}),
+    [](const auto& param_info) {
+      std::string name = param_info.param.raw ? "Raw" : "Unprivileged";
+      switch (param_info.param.protocol) {
+        case ProbeProtocol::kUdp:
+          return name + "Udp";
+        case ProbeProtocol::kIcmp:
+          return name + "Icmp";
+        case ProbeProtocol::kTcp:
+          return name + "Tcp";
+      }
+      return name;
+    });
+
+TEST_F(ProberTest, UnprivilegedTcpIsRefusedSayingWhy) {
+  auto prober = Prober::Open(/*allow_raw=*/false);
+  ASSERT_TRUE(prober.ok()) << prober.status();
+  ProbeOptions o;
+  o.destination = Parse("fd00:3::2");
+  o.protocol = ProbeProtocol::kTcp;
+  absl::Status s = (*prober)->Run(o, [](const ProbeResult&) {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("need CAP_NET_RAW"));
+  EXPECT_THAT((*prober)->Limitations(), ::testing::HasSubstr("no TCP probes"));
+}
 
 TEST_F(ProberTest, SilentHopsAreReportedLostWithinTheWait) {
   auto prober = Prober::Open();

@@ -13,6 +13,9 @@
 #      quoted identifier's low 16 bits and C-bit differ: undone).
 #   3. A task moved while the ILA router's agent is down (its route stale):
 #      the trace marks that hop stale, naming the database's locator.
+#   4. ila-server restarted without CAP_NET_RAW: UDP and ICMP traces of the
+#      same path still show and explain the translated hop, TCP is refused
+#      saying why, and the result says what it cannot see.
 set -u
 . "$(dirname "$0")/lib.sh"
 SIR1=fd00:1::2000:0:0:42 # web/1 on h1, adj-transport
@@ -21,6 +24,7 @@ make_topology
 
 start server $IP netns exec tr ila-server --listen $SOCK --data-dir $W/db \
   --sync none
+SERVER=$!
 until_ok 100 ilactl --server $SOCK status || fail "ila-server did not start"
 start ilar $IP netns exec ilar ila-router-sync --server $SOCK --name ilar \
   --via 2001:db8:f1::1
@@ -75,24 +79,28 @@ ilactl --server $SOCK trace web/1 --queries 1 --wait-ms 1000 ||
   fail "ilactl trace (table)"
 
 # 2. neutral-map: the quoted identifier is not web/2's; decoded, it is.
-out=$W/trace-neutral.json
-$IP netns exec tr ilactl --server $SOCK trace web/2 --proto icmp --queries 1 \
-  --wait-ms 1000 --max-hops 8 -o json >$out || fail "trace web/2"
-cat $out
-h3=$(hop $out 3)
-echo "$h3" | grep -q '"quoted_destination":"2001:db8:2:0:3000:' ||
-  fail "neutral-map: hop 3 quote has no C-bit ($h3)"
-echo "$h3" | grep -q '"identifier":"2000:0:0:43"' ||
-  fail "neutral-map: identifier not undone ($h3)"
-echo "$h3" | grep -q '"task":"web/2"' || fail "neutral-map: task ($h3)"
-grep -q '"reached":true' $out || fail "neutral-map: did not reach web/2"
-echo "ok: neutral-map: quoted identifier decoded to web/2"
+for proto in udp icmp tcp; do
+  out=$W/trace-neutral-$proto.json
+  $IP netns exec tr ilactl --server $SOCK trace web/2 --proto $proto \
+    --queries 1 --wait-ms 1000 --max-hops 8 -o json >$out ||
+    fail "trace web/2 --proto $proto"
+  cat $out
+  h3=$(hop $out 3)
+  echo "$h3" | grep -q '"quoted_destination":"2001:db8:2:0:3000:' ||
+    fail "neutral-map $proto: hop 3 quote has no C-bit ($h3)"
+  echo "$h3" | grep -q '"identifier":"2000:0:0:43"' ||
+    fail "neutral-map $proto: identifier not undone ($h3)"
+  echo "$h3" | grep -q '"task":"web/2"' || fail "neutral-map $proto: task ($h3)"
+  grep -q '"reached":true' $out || fail "neutral-map $proto: did not reach web/2"
+  echo "ok: neutral-map $proto: quoted identifier decoded to web/2"
+done
 
-# 3. Stale router: ilar's agent stops, web/1 moves to h2 -> ilar still
-# sends to h1's locator.
+# 3. Stale router: ilar's agent stops, web/1 moves -> ilar still sends to
+# h1's locator.
 kill $ILAR_AGENT
 wait $ILAR_AGENT
-ilactl --server $SOCK task move web/1 --locator 2001:db8:2:: || fail "move"
+# (to a locator no host here announces: h2 keeps web/2's neutral-map entry)
+ilactl --server $SOCK task move web/1 --locator 2001:db8:3:: || fail "move"
 out=$W/trace-stale.json
 $IP netns exec tr ilactl --server $SOCK trace web/1 --proto icmp --queries 1 \
   --wait-ms 1000 --max-hops 8 -o json >$out || fail "trace after move"
@@ -101,7 +109,39 @@ h3=$(hop $out 3)
 echo "$h3" | grep -q '"locator":"2001:db8:1:0"' || fail "stale: locator ($h3)"
 echo "$h3" | grep -q '"stale":true' || fail "stale: hop 3 not marked ($h3)"
 ilactl --server $SOCK trace web/1 --proto icmp --queries 1 --wait-ms 1000 |
-  grep "STALE: the database has locator 2001:db8:2:0" ||
+  grep "STALE: the database has locator 2001:db8:3:0" ||
   fail "stale: the table output does not say so"
+echo "ok: stale router marked"
+
+# 4. ila-server without CAP_NET_RAW (ping sockets allowed for its group).
+kill $SERVER
+wait $SERVER
+$IP netns exec tr sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+start server-unprivileged $IP netns exec tr drop_net_raw ila-server \
+  --listen $SOCK --data-dir $W/db --sync none
+until_ok 100 ilactl --server $SOCK status || fail "ila-server did not restart"
+for proto in udp icmp; do
+  out=$W/trace-unprivileged-$proto.json
+  $IP netns exec tr ilactl --server $SOCK trace web/2 --proto $proto \
+    --queries 1 --wait-ms 1000 --max-hops 8 -o json >$out ||
+    fail "unprivileged trace --proto $proto"
+  cat $out
+  grep -q '"reached":true' $out || fail "unprivileged $proto: not reached"
+  h3=$(hop $out 3)
+  echo "$h3" | grep -q '"address":"2001:db8:f1::1"' ||
+    fail "unprivileged $proto: hop 3 ($h3)"
+  echo "$h3" | grep -q '"translated":true' ||
+    fail "unprivileged $proto: hop 3 not translated ($h3)"
+  echo "$h3" | grep -q '"task":"web/2"' ||
+    fail "unprivileged $proto: hop 3 task ($h3)"
+  grep -q '"limitations":"without CAP_NET_RAW: no TCP probes' $out ||
+    fail "unprivileged $proto: the limitations are not reported"
+done
+ilactl --server $SOCK trace web/2 --proto tcp >$W/tcp.out 2>&1 &&
+  fail "unprivileged tcp trace did not fail"
+cat $W/tcp.out
+grep -q "TCP SYN probes need CAP_NET_RAW" $W/tcp.out ||
+  fail "unprivileged tcp: the error does not say why"
+echo "ok: without CAP_NET_RAW: udp and icmp explained, tcp refused"
 echo "PASS: trace_scenarios"
 exit 0

@@ -50,6 +50,7 @@ copy_with_libs() { # FILE DESTDIR
 }
 copy_with_libs "$(command -v ip)" sbin
 for h in "${helpers[@]}"; do
+  [[ -e $h ]] || skip "$h missing (cmake/install-deps.sh installs it)"
   copy_with_libs "$h" t
 done
 names=()
