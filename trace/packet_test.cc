@@ -6,6 +6,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "trace/rewrite.h"
+#include "trace/testdata.h"
 
 namespace ila::trace {
 namespace {
@@ -208,6 +210,62 @@ TEST(ParseIcmp6, MalformedMessagesAreRefusedNamingWhy) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->type, 135);
   EXPECT_FALSE(m->quoted.has_value());
+}
+
+// Messages captured in the kernel VM (trace/testdata/icmp6/README.md).
+TEST(ParseIcmp6, CapturedFromTheKernelVm) {
+  const auto captures = testdata::Captures(ILA_TRACE_TESTDATA "/icmp6");
+  auto parse = [&](const std::string& name) {
+    const auto& bytes = captures.at(name);
+    EXPECT_FALSE(bytes.empty()) << name;
+    auto m = ParseIcmp6(bytes.data(), bytes.size());
+    EXPECT_TRUE(m.ok()) << name << ": " << m.status();
+    return m.ok() ? *m : Icmp6Message{};
+  };
+  const std::string sir1 = "fd00:1::2000:0:0:42";
+  Icmp6Message m = parse("udp_time_exceeded");
+  EXPECT_EQ(m.type, kIcmp6TimeExceeded);
+  EXPECT_EQ(FormatAddress(m.quoted->source), "2001:db8:f0::2");
+  EXPECT_EQ(FormatAddress(m.quoted->destination), sir1);
+  EXPECT_EQ(m.quoted->protocol, IPPROTO_UDP);
+  EXPECT_TRUE(m.quoted->source_port.has_value());
+  EXPECT_GE(*m.quoted->destination_port, 33434);
+  EXPECT_EQ(std::string(m.quoted->payload.begin(), m.quoted->payload.end()),
+            std::string("ila-trace probe", 16));
+  // After the ILA router: the quote holds the ILA address.
+  for (const char* name :
+       {"udp_time_exceeded_translated", "icmp_time_exceeded_translated",
+        "tcp_time_exceeded_translated"}) {
+    m = parse(name);
+    EXPECT_EQ(FormatAddress(m.quoted->destination), "2001:db8:1:0:2000::42")
+        << name;
+  }
+  EXPECT_TRUE(parse("tcp_time_exceeded_translated").quoted->tcp_sequence);
+  EXPECT_TRUE(parse("icmp_time_exceeded_translated").quoted->echo_sequence);
+  m = parse("udp_port_unreachable");
+  EXPECT_EQ(m.type, kIcmp6DestUnreachable);
+  EXPECT_EQ(m.code, 4);
+  EXPECT_EQ(FormatAddress(m.quoted->destination), sir1);
+  m = parse("echo_reply");
+  EXPECT_EQ(m.type, kIcmp6EchoReply);
+  EXPECT_EQ(m.echo_sequence, 3);
+  // neutral-map: the quoted identifier has the C-bit and other low bits;
+  // undone with the SIR prefix it is web/2's again.
+  for (const char* name :
+       {"udp_time_exceeded_neutral_map", "icmp_time_exceeded_neutral_map",
+        "tcp_time_exceeded_neutral_map"}) {
+    m = parse(name);
+    const Ipv6Bytes& q = m.quoted->destination;
+    EXPECT_EQ(High64(q), 0x20010db800020000u) << name;
+    EXPECT_NE(Low64(q), 0x2000000000000043u) << name;
+    EXPECT_THAT(UndoChecksumNeutral(Locator{High64(q)}, Identifier{Low64(q)},
+                                    SirPrefix{0xfd00000100000000}),
+                ::testing::Contains(Identifier{0x2000000000000043}))
+        << name;
+  }
+  m = parse("neighbor_solicitation");
+  EXPECT_EQ(m.type, 135);
+  EXPECT_FALSE(m.quoted.has_value());
 }
 
 }  // namespace
