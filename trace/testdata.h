@@ -29,7 +29,8 @@ inline std::map<std::string, std::vector<uint8_t>> Captures(
     std::stringstream text;
     text << in.rdbuf();
     std::string hex = text.str();
-    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) {
+    while (!hex.empty() &&
+           (hex.back() == '\n' || hex.back() == '\r' || hex.back() == ' ')) {
       hex.pop_back();
     }
     const std::string bytes = absl::HexStringToBytes(hex);
