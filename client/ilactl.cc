@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "client/format.h"
 #include "client/ila_client.h"
 #include "client/subscriber.h"
@@ -253,7 +254,12 @@ struct TraceArgs {
 // Prints the hops as their probes finish, in order (like traceroute), then
 // whatever the summary adds; with -o json, the summary as one object.
 int DoTrace(const Globals& g, const TraceArgs& a) {
-  auto stub = v1::Diagnostics::NewStub(Dial(g.server));
+  auto channel = Dial(g.server);
+  // Connect first, so that the time printed at the end is the trace's.
+  channel->WaitForConnected(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000)));
+  auto stub = v1::Diagnostics::NewStub(channel);
   v1::TraceRequest req;
   req.set_target(a.target);
   req.set_protocol(a.proto == "icmp"  ? v1::PROBE_PROTOCOL_ICMP
@@ -270,6 +276,7 @@ int DoTrace(const Globals& g, const TraceArgs& a) {
   ctx.set_deadline(
       std::chrono::system_clock::now() +
       std::chrono::milliseconds(static_cast<int64_t>(bound_s * 1000)));
+  const absl::Time started = absl::Now();
   auto reader = stub->Trace(&ctx, req);
   std::map<int, v1::TraceHop> hops;
   std::map<int, int> finished;
@@ -306,6 +313,9 @@ int DoTrace(const Globals& g, const TraceArgs& a) {
       std::cout << (s.reached() ? "reached " : "did not reach ")
                 << s.destination()
                 << (s.task().empty() ? "" : " (task " + s.task() + ")")
+                << " in "
+                << absl::StrFormat("%.0f ms", absl::ToDoubleMilliseconds(
+                                                  absl::Now() - started))
                 << std::endl;
     }
   }

@@ -216,6 +216,7 @@ class TraceReactor final : public grpc::ServerWriteReactor<v1::TraceEvent> {
 
  private:
   void Run() {
+    const absl::Time start = absl::Now();
     absl::Status s = prober_->Run(
         session_->options(),
         [this](const trace::ProbeResult& r) {
@@ -227,6 +228,10 @@ class TraceReactor final : public grpc::ServerWriteReactor<v1::TraceEvent> {
     if (s.ok()) {
       v1::TraceEvent e;
       *e.mutable_summary() = session_->Summary();
+      ILA_LOG_INFO("trace to {}: {} hops, {}, probing took {:.1f} ms",
+                   e.summary().target(), e.summary().hops_size(),
+                   e.summary().reached() ? "reached" : "not reached",
+                   absl::ToDoubleMilliseconds(absl::Now() - start));
       Push(std::move(e));
     }
     absl::MutexLock l(&mu_);

@@ -286,6 +286,9 @@ absl::Status Prober::Run(
 
   int reached_ttl = INT_MAX;
   size_t next = 0, in_flight = 0, finished = 0;
+  // The fastest answer at each hop limit, for the adaptive wait.
+  std::vector<absl::Duration> answered_rtt(o.max_hops + 2,
+                                           absl::InfiniteDuration());
   absl::Time next_send = absl::InfinitePast();
   auto finish = [&](size_t i, ProbeResult r) {
     Probe& p = probes[i];
@@ -296,6 +299,9 @@ absl::Status Prober::Run(
     ++finished;
     r.ttl = p.ttl;
     r.query = p.query;
+    if (r.from) {
+      answered_rtt[p.ttl] = std::min(answered_rtt[p.ttl], r.rtt);
+    }
     if (r.reached) reached_ttl = std::min(reached_ttl, p.ttl);
     if (p.ttl <= reached_ttl) on_result(r);
   };
@@ -488,10 +494,22 @@ absl::Status Prober::Run(
         ++finished;
         continue;
       }
-      if (now - p.sent >= o.wait) {
+      // The wait for this probe: at most o.wait, less once this hop or a
+      // later one has answered (their round trips bound this one's).
+      absl::Duration wait = o.wait;
+      if (answered_rtt[p.ttl] != absl::InfiniteDuration()) {
+        wait = std::min(wait, std::max(o.min_adaptive_wait,
+                                       answered_rtt[p.ttl] * o.here_factor));
+      }
+      for (int t = p.ttl + 1; t <= o.max_hops; ++t) {
+        if (answered_rtt[t] == absl::InfiniteDuration()) continue;
+        wait = std::min(wait, std::max(o.min_adaptive_wait,
+                                       answered_rtt[t] * o.near_factor));
+      }
+      if (now - p.sent >= wait) {
         finish(i, ProbeResult{});
       } else {
-        deadline = std::min(deadline, p.sent + o.wait);
+        deadline = std::min(deadline, p.sent + wait);
       }
     }
     if (finished >= total) break;

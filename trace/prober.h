@@ -42,11 +42,21 @@ struct ProbeOptions {
   // UDP: the first destination port (probe i uses port + i, as traceroute);
   // TCP: the destination port. 0: 33434 (UDP), 80 (TCP).
   uint16_t port = 0;
-  absl::Duration wait = absl::Seconds(2);  // per probe
-  // Probes in flight at once, and the gap between two sends (routers rate
-  // limit ICMPv6 errors per source: Linux allows a burst of 6, then 1/s).
+  absl::Duration wait = absl::Seconds(2);  // per probe, at most
+  // Adaptive wait (as traceroute's -w MAX,HERE,NEAR): once the same hop
+  // answered another probe in RTT r, wait at most here_factor * r for this
+  // one; once a later hop answered in r, at most near_factor * r; never less
+  // than min_adaptive_wait.
+  double here_factor = 3;
+  double near_factor = 10;
+  absl::Duration min_adaptive_wait = absl::Milliseconds(25);
+  // Probes in flight at once, and the gap between two sends. Linux routers
+  // limit ICMPv6 errors per source (a burst of 6, then one per
+  // net.ipv6.icmp.ratelimit, 1 s) and in all (icmp_msgs_per_sec, 1,000/s):
+  // 1 ms between sends keeps every router under the second, and a trace
+  // asks each router for at most `queries` answers per hop it appears at.
   int in_flight = 16;
-  absl::Duration send_interval = absl::Milliseconds(5);
+  absl::Duration send_interval = absl::Milliseconds(1);
 };
 
 struct ProbeResult {
