@@ -11,9 +11,12 @@
 #      task's locator, host and task, and reaches the task.
 #   2. The same for a task whose mapping uses csum-mode neutral-map (the
 #      quoted identifier's low 16 bits and C-bit differ: undone).
-#   3. A task moved while the ILA router's agent is down (its route stale):
+#   3. Two ILA routers on the path (a second one, ilar2, translates first
+#      and hands the packet to ilar): every hop after ilar2 is translated
+#      and explained.
+#   4. A task moved while the ILA router's agent is down (its route stale):
 #      the trace marks that hop stale, naming the database's locator.
-#   4. ila-server restarted without CAP_NET_RAW: UDP and ICMP traces of the
+#   5. ila-server restarted without CAP_NET_RAW: UDP and ICMP traces of the
 #      same path still show and explain the translated hop, TCP is refused
 #      saying why, and the result says what it cannot see.
 set -u
@@ -95,7 +98,43 @@ for proto in udp icmp tcp; do
   echo "ok: neutral-map $proto: quoted identifier decoded to web/2"
 done
 
-# 3. Stale router: ilar's agent stops, web/1 moves -> ilar still sends to
+# 3. Two ILA routers: tor sends the SIR prefix to ilar2, which translates
+# and forwards to ilar, which routes the locator back through tor.
+NAMESPACES="$NAMESPACES ilar2"
+$IP netns add ilar2 || fail "ip netns add ilar2"
+$IP -n ilar2 link set lo up
+for k in net.ipv6.icmp.ratelimit=0 net.ipv6.conf.all.accept_dad=0 \
+  net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.forwarding=1; do
+  $IP netns exec ilar2 sysctl -qw $k
+done
+link ilar2 ilar2a 2001:db8:f3::2/64 tor tor-ilar2 2001:db8:f3::1/64
+link ilar2 ilar2b 2001:db8:f4::1/64 ilar ilar1 2001:db8:f4::2/64
+$IP -n ilar2 -6 route add default via 2001:db8:f3::1
+start ilar2 $IP netns exec ilar2 ila-router-sync --server $SOCK --name ilar2 \
+  --via 2001:db8:f4::2
+until_ok 100 sh -c "$IP -n ilar2 -6 route show $SIR1/128 proto 73 | grep -q 'encap ila'" ||
+  fail "ilar2 has no ILA route"
+$IP -n tor -6 route replace fd00:1::/64 via 2001:db8:f3::2
+out=$W/trace-two-routers.json
+$IP netns exec tr ilactl --server $SOCK trace web/1 --proto icmp --queries 1 \
+  --wait-ms 1000 --max-hops 8 -o json >$out || fail "trace via two routers"
+cat $out
+grep -q '"reached":true' $out || fail "two routers: did not reach web/1"
+hop $out 2 | grep -q '"address":"2001:db8:f3::2".*"translated":false' ||
+  fail "two routers: hop 2 is not ilar2 before translation"
+for ttl in 3 4; do
+  h=$(hop $out $ttl)
+  echo "$h" | grep -q '"translated":true' ||
+    fail "two routers: hop $ttl not translated ($h)"
+  echo "$h" | grep -q '"locator":"2001:db8:1:0","identifier":"2000:0:0:42","host":"h1","task":"web/1"' ||
+    fail "two routers: hop $ttl not explained ($h)"
+done
+hop $out 3 | grep -q '"address":"2001:db8:f4::2"' || fail "two routers: hop 3 is not ilar"
+hop $out 5 | grep -q "\"address\":\"$SIR1\"" || fail "two routers: hop 5 not web/1"
+$IP -n tor -6 route replace fd00:1::/64 via 2001:db8:f1::2
+echo "ok: two ILA routers: hops 3 (ilar) and 4 (tor) translated and explained"
+
+# 4. Stale router: ilar's agent stops, web/1 moves -> ilar still sends to
 # h1's locator.
 kill $ILAR_AGENT
 wait $ILAR_AGENT
@@ -113,7 +152,7 @@ ilactl --server $SOCK trace web/1 --proto icmp --queries 1 --wait-ms 1000 |
   fail "stale: the table output does not say so"
 echo "ok: stale router marked"
 
-# 4. ila-server without CAP_NET_RAW (ping sockets allowed for its group).
+# 5. ila-server without CAP_NET_RAW (ping sockets allowed for its group).
 kill $SERVER
 wait $SERVER
 $IP netns exec tr sysctl -qw net.ipv4.ping_group_range="0 2147483647"
