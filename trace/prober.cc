@@ -74,6 +74,14 @@ bool SendWithHopLimit(int fd, const Ipv6Bytes& dst, uint16_t port,
   return sendmsg(fd, &msg, 0) >= 0;
 }
 
+// An ICMPv6 error that ends the trace: Destination Unreachable from the
+// destination itself, or Port Unreachable (only the destination's host
+// sends that for our UDP probe, from the SIR address it owns).
+bool EndsTrace(uint8_t type, uint8_t code, const Ipv6Bytes& from,
+               const Ipv6Bytes& destination) {
+  return type == kIcmp6DestUnreachable && (from == destination || code == 4);
+}
+
 struct Probe {
   int ttl = 0;
   int query = 0;
@@ -409,10 +417,7 @@ absl::Status Prober::Run(
         r.reached = true;
       } else if (m->quoted) {
         i = match_quote(*m->quoted);
-        // Port unreachable from the destination ends a UDP trace; any
-        // destination-unreachable ends it where it was sent from.
-        r.reached = m->type == kIcmp6DestUnreachable &&
-                    (src == o.destination || m->code == 4);
+        r.reached = EndsTrace(m->type, m->code, src, o.destination);
         r.quoted = m->quoted;
       }
       if (i < 0 || probes[i].done || !probes[i].in_flight) continue;
@@ -459,8 +464,7 @@ absl::Status Prober::Run(
     const long i = match_quote(q);
     if (i < 0 || probes[i].done || !probes[i].in_flight) return;
     r.rtt = absl::Now() - probes[i].sent;
-    r.reached = r.icmp_type == kIcmp6DestUnreachable &&
-                (*r.from == o.destination || r.icmp_code == 4);
+    r.reached = EndsTrace(r.icmp_type, r.icmp_code, *r.from, o.destination);
     r.quoted = q;
     finish(static_cast<size_t>(i), std::move(r));
   };
