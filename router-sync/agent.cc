@@ -541,18 +541,24 @@ void SyncAgent::SaveLocked(bool force) {
 void SyncAgent::ReconcileLoop() {
   absl::MutexLock l(&mu_);
   while (!stopping_) {
-    const absl::Duration wait =
-        retry_ ? backoff_
-               : std::min(options_.reconcile_interval, options_.save_interval);
-    auto stop = [this]()
-                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-    if (mu_.AwaitWithTimeout(absl::Condition(&stop), wait)) break;
+    // A failure reported while waiting (retry_ set by the stream's thread)
+    // restarts the wait with the backoff, not the reconcile interval.
+    const bool retrying = retry_;
+    const absl::Duration wait = retrying ? backoff_
+                                         : std::min(options_.reconcile_interval,
+                                                    options_.save_interval);
+    auto wake = [this, retrying]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || (retry_ && !retrying);
+    };
+    if (mu_.AwaitWithTimeout(absl::Condition(&wake), wait)) {
+      if (stopping_) break;
+      continue;  // a new failure: wait the backoff first
+    }
     SaveLocked(/*force=*/false);
     const bool due =
         retry_ || absl::Now() - last_reconcile_ >= options_.reconcile_interval;
     if (!due) continue;
     last_reconcile_ = absl::Now();
-    const bool retrying = retry_;
     std::vector<std::string> errors = ReconcileLocked();
     if (!errors.empty() && retrying) {
       backoff_ = std::min(backoff_ * 2, options_.retry_max);
