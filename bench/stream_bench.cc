@@ -30,6 +30,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/children.h"
 #include "client/format.h"
 #include "client/subscriber.h"
 #include "common/runtime.h"
@@ -38,66 +39,6 @@
 
 namespace ila::bench {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// ila-server as a child process; killed when destroyed.
-class Server {
- public:
-  Server(const std::string& bin, const std::string& dir) {
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-    const std::string port_file = dir + "/port";
-    std::cout.flush();
-    fflush(nullptr);  // the child must not inherit unwritten output
-    pid_ = fork();
-    if (pid_ == 0) {
-      freopen((dir + "/server.log").c_str(), "w", stderr);
-      freopen("/dev/null", "w", stdout);
-      execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--data-dir",
-            (dir + "/db").c_str(), "--port-file", port_file.c_str(),
-            "--log-level", "warn", "--max-apply-operations", "10000",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline && port_ == 0) {
-      (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(port_file)),
-                             &port_);
-      if (port_ == 0) absl::SleepFor(absl::Milliseconds(10));
-    }
-    if (port_ == 0) {
-      std::cerr << "stream_bench: ila-server did not start: "
-                << ReadFile(dir + "/server.log") << "\n";
-      exit(1);
-    }
-  }
-  ~Server() {
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-  }
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
-  // Resident memory in bytes.
-  int64_t Rss() const {
-    for (absl::string_view line : absl::StrSplit(
-             ReadFile(absl::StrCat("/proc/", pid_, "/status")), '\n')) {
-      if (absl::ConsumePrefix(&line, "VmRSS:")) {
-        int64_t kb = 0;
-        (void)absl::SimpleAtoi(
-            absl::StripSuffix(absl::StripAsciiWhitespace(line), " kB"), &kb);
-        return kb * 1024;
-      }
-    }
-    return 0;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 // Records when each sampled revision's change was applied.
 class Timing : public client::SubscriberListener {

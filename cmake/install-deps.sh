@@ -52,3 +52,18 @@ if ! ls "$KERNEL_DIR"/boot/vmlinuz-* >/dev/null 2>&1; then
   $SUDO dpkg -x "$tmp"/*.deb "$KERNEL_DIR"
   rm -rf "$tmp"
 fi
+
+# etcd for bench/etcd_bench (side by side with ila-server): Debian's
+# etcd-server unpacked, not installed, so that no etcd service is started
+# on this machine; the benchmark starts its own on loopback.
+ETCD_DIR=${ILA_ETCD_DIR:-/var/cache/ila-etcd}
+if [[ ! -x $ETCD_DIR/usr/bin/etcd ]]; then
+  echo "install-deps: unpacking etcd-server into $ETCD_DIR for bench/etcd_bench"
+  tmp=$(mktemp -d)
+  if [[ $(id -u) -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
+  (cd "$tmp" && apt-get download -qq etcd-server) ||
+    { $SUDO apt-get update -qq && (cd "$tmp" && apt-get download -qq etcd-server); }
+  $SUDO mkdir -p "$ETCD_DIR"
+  $SUDO dpkg -x "$tmp"/etcd-server_*.deb "$ETCD_DIR"
+  rm -rf "$tmp"
+fi

@@ -1,0 +1,340 @@
+// etcd_bench: ila-server side by side with etcd on this machine, driven by
+// the same load generator (bench/README.md). Both are child processes on
+// loopback with data directories of their own and durable writes
+// (ila-server --sync always; etcd as shipped, fsync per commit). ila-server
+// through its API, etcd through its v3 gRPC API (proto/etcd: the subset this
+// needs, field numbers as etcd publishes them).
+//   W1  register N tasks, C concurrent clients, unary
+//       (etcd: Put /ila/<identifier> -> a serialized mapping)
+//   W2  the same in batches (ila-server: Apply of 1,000; etcd: Txn of 128
+//       puts, its default limit)
+//   W4  a new subscriber's full sync of the table (ila-server: a snapshot on
+//       the stream; etcd: a paged Range of the prefix)
+// W3 (propagation to 1,000 watchers) and W5 (memory per mapping) are not
+// built yet.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "bench/children.h"
+#include "client/format.h"
+#include "client/subscriber.h"
+#include "common/address.h"
+#include "common/runtime.h"
+#include "etcd/rpc.grpc.pb.h"
+#include "ila/v1/mapping.grpc.pb.h"
+
+namespace ila::bench {
+namespace {
+
+struct Config {
+  int tasks = 200000;
+  int clients = 64;
+  std::string workloads = "W1,W2,W4";
+  std::string ila_server;
+  // cmake/install-deps.sh unpacks Debian's etcd-server here (no service).
+  std::string etcd = "/var/cache/ila-etcd/usr/bin/etcd";
+  std::string dir = "/tmp/etcd_bench";
+  std::string results;  // a markdown file to write, if set
+};
+
+// The value etcd stores per task: what ila-server stores, a mapping.
+std::string EtcdValue(int i) {
+  v1::Mapping m;
+  m.set_task(absl::StrCat("task-", i));
+  m.set_identifier(MakeLuidIdentifier(static_cast<uint64_t>(i) + 1).value);
+  m.set_locator(0x20010db800000000 | static_cast<uint64_t>(i % 4096));
+  m.set_sir_prefix(0xfd00000000000000);
+  m.set_checksum_mode(v1::CHECKSUM_MODE_ADJ_TRANSPORT);
+  m.set_version(1);
+  return m.SerializeAsString();
+}
+std::string EtcdKey(int i) {
+  return absl::StrCat(
+      "/ila/",
+      FormatIdentifier(MakeLuidIdentifier(static_cast<uint64_t>(i) + 1)));
+}
+std::string LocatorText(int i) {
+  return FormatLocator(
+      ila::Locator{0x20010db800000000 | static_cast<uint64_t>(i % 4096)});
+}
+
+std::shared_ptr<grpc::Channel> Dial(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+// Runs `op(i)` for i in [0, n) on `clients` threads (each its own channel
+// from `make_channel`); returns operations per second. Exits on a failure.
+template <typename Op>
+double RunParallel(int n, int clients, Op op) {
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> threads;
+  const absl::Time start = absl::Now();
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int i = next++; i < n && !failed; i = next++) {
+        if (!op(c, i)) failed = true;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (failed) {
+    std::cerr << "etcd_bench: a request failed (see above)\n";
+    exit(1);
+  }
+  return n / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+// Signals when the first snapshot was applied, and its size.
+class SnapshotWaiter : public client::SubscriberListener {
+ public:
+  void OnSnapshot(int64_t, const client::Replica& replica) override {
+    absl::MutexLock l(&mu_);
+    size_ = static_cast<int64_t>(replica.size());
+    done_ = true;
+  }
+  // The snapshot's size, or -1 after `timeout`.
+  int64_t Wait(absl::Duration timeout) {
+    absl::MutexLock l(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(&done_), timeout)) return -1;
+    return size_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t size_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+struct Row {
+  std::string workload, unit;
+  double ila = 0, etcd = 0;
+  bool higher_is_better = true;
+};
+
+}  // namespace
+}  // namespace ila::bench
+
+int main(int argc, char** argv) {
+  using namespace ila::bench;
+  namespace v1 = ila::v1;
+  ila::InitRuntime();
+  Config cfg;
+  cfg.ila_server =
+      (std::filesystem::path(argv[0]).parent_path() / "ila-server").string();
+  CLI::App app{"etcd_bench: ila-server side by side with etcd"};
+  app.add_option("--tasks", cfg.tasks, "mappings to write")
+      ->check(CLI::Range(100, 10000000))
+      ->capture_default_str();
+  app.add_option("--clients", cfg.clients, "concurrent clients")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--workloads", cfg.workloads, "comma-separated")
+      ->capture_default_str();
+  app.add_option("--ila-server", cfg.ila_server, "the ila-server binary");
+  app.add_option("--etcd", cfg.etcd, "the etcd binary (Debian: etcd-server)")
+      ->capture_default_str();
+  app.add_option("--dir", cfg.dir, "scratch directory (emptied)")
+      ->capture_default_str();
+  app.add_option("--results", cfg.results, "also write the table here");
+  CLI11_PARSE(app, argc, argv);
+  if (!std::filesystem::exists(cfg.etcd)) {
+    std::cerr << "etcd_bench: " << cfg.etcd
+              << " not found (cmake/install-deps.sh unpacks etcd-server "
+                 "there; or pass --etcd /usr/bin/etcd)\n";
+    return 77;
+  }
+  std::vector<std::string> workloads = absl::StrSplit(cfg.workloads, ',');
+  auto wants = [&](const char* w) {
+    return std::find(workloads.begin(), workloads.end(), w) != workloads.end();
+  };
+  std::vector<Row> rows;
+
+  Server ila(cfg.ila_server, cfg.dir + "/ila", {"--sync", "always"});
+  Etcd etcd(cfg.etcd, cfg.dir + "/etcd");
+  std::vector<std::shared_ptr<grpc::Channel>> ila_ch, etcd_ch;
+  for (int c = 0; c < cfg.clients; ++c) {
+    ila_ch.push_back(Dial(ila.address()));
+    etcd_ch.push_back(Dial(etcd.address()));
+  }
+  // etcd is ready when a Range answers.
+  {
+    auto kv = etcdserverpb::KV::NewStub(etcd_ch[0]);
+    bool up = false;
+    for (int i = 0; i < 300 && !up; ++i) {
+      etcdserverpb::RangeRequest req;
+      req.set_key("/ila/");
+      req.set_count_only(true);
+      etcdserverpb::RangeResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(1));
+      up = kv->Range(&ctx, req, &resp).ok();
+      if (!up) absl::SleepFor(absl::Milliseconds(100));  // etcd starting
+    }
+    if (!up) {
+      std::cerr << "etcd_bench: etcd did not start: " << etcd.log() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "etcd_bench: ila-server at " << ila.address() << ", etcd at "
+            << etcd.address() << "\n";
+
+  // W1: unary writes.
+  if (wants("W1")) {
+    std::vector<std::unique_ptr<v1::MappingService::Stub>> ila_stubs;
+    std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> etcd_stubs;
+    for (int c = 0; c < cfg.clients; ++c) {
+      ila_stubs.push_back(v1::MappingService::NewStub(ila_ch[c]));
+      etcd_stubs.push_back(etcdserverpb::KV::NewStub(etcd_ch[c]));
+    }
+    const double ila_rate =
+        RunParallel(cfg.tasks, cfg.clients, [&](int c, int i) {
+          v1::RegisterTaskRequest req;
+          req.set_task(absl::StrCat("w1-", i));
+          req.set_locator(LocatorText(i));
+          v1::RegisterTaskResponse resp;
+          grpc::ClientContext ctx;
+          grpc::Status s = ila_stubs[c]->RegisterTask(&ctx, req, &resp);
+          if (!s.ok())
+            std::cerr << "RegisterTask: " << s.error_message() << "\n";
+          return s.ok();
+        });
+    const double etcd_rate =
+        RunParallel(cfg.tasks, cfg.clients, [&](int c, int i) {
+          etcdserverpb::PutRequest req;
+          req.set_key(EtcdKey(i));
+          req.set_value(EtcdValue(i));
+          etcdserverpb::PutResponse resp;
+          grpc::ClientContext ctx;
+          grpc::Status s = etcd_stubs[c]->Put(&ctx, req, &resp);
+          if (!s.ok()) std::cerr << "etcd Put: " << s.error_message() << "\n";
+          return s.ok();
+        });
+    rows.push_back({absl::StrCat("W1 unary writes, ", cfg.clients, " clients"),
+                    "writes/s", ila_rate, etcd_rate, true});
+    std::cerr << "etcd_bench: W1 done\n";
+  }
+  // W2: batches.
+  if (wants("W2")) {
+    constexpr int kIlaBatch = 1000, kEtcdBatch = 128;
+    const int ila_batches = (cfg.tasks + kIlaBatch - 1) / kIlaBatch;
+    const int etcd_batches = (cfg.tasks + kEtcdBatch - 1) / kEtcdBatch;
+    std::vector<std::unique_ptr<v1::MappingService::Stub>> ila_stubs;
+    std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> etcd_stubs;
+    for (int c = 0; c < cfg.clients; ++c) {
+      ila_stubs.push_back(v1::MappingService::NewStub(ila_ch[c]));
+      etcd_stubs.push_back(etcdserverpb::KV::NewStub(etcd_ch[c]));
+    }
+    const double ila_rate =
+        RunParallel(ila_batches, cfg.clients,
+                    [&](int c, int b) {
+                      v1::ApplyRequest req;
+                      for (int i = b * kIlaBatch;
+                           i < std::min(cfg.tasks, (b + 1) * kIlaBatch); ++i) {
+                        auto* r = req.add_operations()->mutable_register_();
+                        r->set_task(absl::StrCat("w2-", i));
+                        r->set_locator(LocatorText(i));
+                      }
+                      v1::ApplyResponse resp;
+                      grpc::ClientContext ctx;
+                      grpc::Status s = ila_stubs[c]->Apply(&ctx, req, &resp);
+                      if (!s.ok())
+                        std::cerr << "Apply: " << s.error_message() << "\n";
+                      return s.ok();
+                    }) *
+        kIlaBatch;
+    const double etcd_rate =
+        RunParallel(etcd_batches, cfg.clients,
+                    [&](int c, int b) {
+                      etcdserverpb::TxnRequest req;
+                      for (int i = b * kEtcdBatch;
+                           i < std::min(cfg.tasks, (b + 1) * kEtcdBatch); ++i) {
+                        auto* put = req.add_success()->mutable_request_put();
+                        put->set_key(absl::StrCat("/w2", EtcdKey(i)));
+                        put->set_value(EtcdValue(i));
+                      }
+                      etcdserverpb::TxnResponse resp;
+                      grpc::ClientContext ctx;
+                      grpc::Status s = etcd_stubs[c]->Txn(&ctx, req, &resp);
+                      if (!s.ok())
+                        std::cerr << "etcd Txn: " << s.error_message() << "\n";
+                      return s.ok();
+                    }) *
+        kEtcdBatch;
+    rows.push_back({"W2 batched writes (Apply 1,000 / Txn 128)", "mappings/s",
+                    ila_rate, etcd_rate, true});
+    std::cerr << "etcd_bench: W2 done\n";
+  }
+  // W4: a new subscriber's full sync of everything written so far.
+  if (wants("W4")) {
+    absl::Time start = absl::Now();
+    int64_t ila_count = 0;
+    {
+      ila::client::SubscriberOptions o;
+      o.servers = {ila.address()};
+      o.node = "etcd-bench";
+      SnapshotWaiter waiter;
+      ila::client::StreamSubscriber sub(o, &waiter);
+      sub.Start();
+      ila_count = waiter.Wait(absl::Seconds(120));
+      sub.Stop();
+    }
+    const double ila_s = absl::ToDoubleSeconds(absl::Now() - start);
+    start = absl::Now();
+    auto kv = etcdserverpb::KV::NewStub(etcd_ch[0]);
+    int64_t etcd_count = 0;
+    std::string key = "/";
+    const std::string end = "0";  // every key starting with "/"
+    for (;;) {
+      etcdserverpb::RangeRequest req;
+      req.set_key(key);
+      req.set_range_end(end);
+      req.set_limit(10000);
+      etcdserverpb::RangeResponse resp;
+      grpc::ClientContext ctx;
+      grpc::Status s = kv->Range(&ctx, req, &resp);
+      if (!s.ok()) {
+        std::cerr << "etcd Range: " << s.error_message() << "\n";
+        return 1;
+      }
+      etcd_count += resp.kvs_size();
+      if (!resp.more() || resp.kvs_size() == 0) break;
+      key = resp.kvs(resp.kvs_size() - 1).key() + std::string(1, '\0');
+    }
+    const double etcd_s = absl::ToDoubleSeconds(absl::Now() - start);
+    rows.push_back({absl::StrCat("W4 full sync (", ila_count, " / ", etcd_count,
+                                 " mappings)"),
+                    "s", ila_s, etcd_s, false});
+  }
+
+  std::vector<std::vector<std::string>> table = {
+      {"workload", "ila-server", "etcd", "ila-server / etcd"}};
+  for (const Row& r : rows) {
+    const double ratio = r.higher_is_better ? r.ila / r.etcd : r.etcd / r.ila;
+    table.push_back({r.workload, absl::StrFormat("%.2f %s", r.ila, r.unit),
+                     absl::StrFormat("%.2f %s", r.etcd, r.unit),
+                     absl::StrFormat("%.1fx", ratio)});
+  }
+  const std::string text = ila::client::FormatColumns(table);
+  std::cout << text;
+  if (!cfg.results.empty()) {
+    std::ofstream out(cfg.results);
+    out << "```\n" << text << "```\n";
+  }
+  return 0;
+}
