@@ -10,8 +10,9 @@
 //       puts, its default limit)
 //   W4  a new subscriber's full sync of the table (ila-server: a snapshot on
 //       the stream; etcd: a paged Range of the prefix)
-// W3 (propagation to 1,000 watchers) and W5 (memory per mapping) are not
-// built yet.
+//   W5  resident memory per mapping after the writes (the process's RSS
+//       divided by the mappings it holds)
+// W3 (propagation to 1,000 watchers) is not built yet.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -40,7 +41,7 @@ namespace {
 struct Config {
   int tasks = 200000;
   int clients = 64;
-  std::string workloads = "W1,W2,W4";
+  std::string workloads = "W1,W2,W4,W5";
   std::string ila_server;
   // cmake/install-deps.sh unpacks Debian's etcd-server here (no service).
   std::string etcd = "/var/cache/ila-etcd/usr/bin/etcd";
@@ -322,6 +323,18 @@ int main(int argc, char** argv) {
                     "s", ila_s, etcd_s, false});
   }
 
+  // W5: memory per mapping (everything W1 and W2 wrote).
+  if (wants("W5")) {
+    const double mappings =
+        (wants("W1") ? cfg.tasks : 0) + (wants("W2") ? cfg.tasks : 0);
+    if (mappings > 0) {
+      rows.push_back({absl::StrCat("W5 resident memory per mapping (",
+                                   static_cast<int64_t>(mappings), ")"),
+                      "bytes", ila.Rss() / mappings,
+                      RssOf(etcd.pid()) / mappings, false});
+    }
+  }
+
   std::vector<std::vector<std::string>> table = {
       {"workload", "ila-server", "etcd", "ila-server / etcd"}};
   for (const Row& r : rows) {
@@ -334,7 +347,24 @@ int main(int argc, char** argv) {
   std::cout << text;
   if (!cfg.results.empty()) {
     std::ofstream out(cfg.results);
-    out << "```\n" << text << "```\n";
+    std::string cpu = "unknown CPU";
+    for (absl::string_view line :
+         absl::StrSplit(ReadFile("/proc/cpuinfo"), '\n')) {
+      if (absl::ConsumePrefix(&line, "model name")) {
+        cpu = std::string(absl::StripLeadingAsciiWhitespace(
+            absl::StripPrefix(absl::StripLeadingAsciiWhitespace(line), ":")));
+        break;
+      }
+    }
+    std::string command;
+    for (int i = 0; i < argc; ++i)
+      absl::StrAppend(&command, i ? " " : "", argv[i]);
+    out << "# etcd_bench\n\nMachine: " << std::thread::hardware_concurrency()
+        << " CPUs (" << cpu << "). ila-server --sync always and etcd ("
+        << cfg.etcd
+        << ") as children on loopback, one load generator on the same CPUs.\n"
+        << "Command: `" << command << "`\n\n```\n"
+        << text << "```\n";
   }
   return 0;
 }
