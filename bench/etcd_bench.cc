@@ -12,7 +12,9 @@
 //       the stream; etcd: a paged Range of the prefix)
 //   W5  resident memory per mapping after the writes (the process's RSS
 //       divided by the mappings it holds)
-// W3 (propagation to 1,000 watchers) is not built yet.
+//   W3  propagation latency from a write's acknowledgement to its receipt
+//       by each of S subscribers (ila-server: full-table stream
+//       subscribers; etcd: watchers on the prefix), writes paced at R/s
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -41,7 +44,10 @@ namespace {
 struct Config {
   int tasks = 200000;
   int clients = 64;
-  std::string workloads = "W1,W2,W4,W5";
+  std::string workloads = "W1,W2,W4,W5,W3";
+  int w3_subscribers = 1000;
+  double w3_rate = 200;  // writes per second
+  double w3_seconds = 5;
   std::string ila_server;
   // cmake/install-deps.sh unpacks Debian's etcd-server here (no service).
   std::string etcd = "/var/cache/ila-etcd/usr/bin/etcd";
@@ -121,6 +127,76 @@ class SnapshotWaiter : public client::SubscriberListener {
   int64_t size_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// When each subscriber first saw each revision (W3).
+class Receipts {
+ public:
+  explicit Receipts(int subscribers) : seen_(subscribers) {}
+  void Saw(int subscriber, int64_t revision) {
+    const absl::Time now = absl::Now();
+    absl::MutexLock l(&mu_);
+    seen_[subscriber].emplace(revision, now);
+  }
+  // Waits until every subscriber saw `revision` (bounded).
+  bool WaitAll(int64_t revision, absl::Duration timeout) {
+    absl::MutexLock l(&mu_);
+    auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const auto& s : seen_) {
+        if (!s.contains(revision)) return false;
+      }
+      return true;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&all), timeout);
+  }
+  // Latencies (ms) to each receipt from each write's acknowledgement (0
+  // when the receipt came first) and from its sending, sorted.
+  struct Latency {
+    std::vector<double> from_ack, from_send;
+  };
+  Latency Latencies(
+      const absl::flat_hash_map<int64_t, std::pair<absl::Time, absl::Time>>&
+          writes) {
+    absl::MutexLock l(&mu_);
+    Latency out;
+    for (const auto& s : seen_) {
+      for (const auto& [rev, t] : s) {
+        auto it = writes.find(rev);
+        if (it == writes.end()) continue;
+        out.from_send.push_back(
+            absl::ToDoubleMilliseconds(t - it->second.first));
+        out.from_ack.push_back(
+            std::max(0.0, absl::ToDoubleMilliseconds(t - it->second.second)));
+      }
+    }
+    std::sort(out.from_ack.begin(), out.from_ack.end());
+    std::sort(out.from_send.begin(), out.from_send.end());
+    return out;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::flat_hash_map<int64_t, absl::Time>> seen_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// An ila-server subscriber's listener for W3.
+class ReceiptListener : public client::SubscriberListener {
+ public:
+  ReceiptListener(Receipts* r, int index) : r_(r), index_(index) {}
+  void OnChange(int64_t revision, uint64_t, const v1::Mapping*,
+                const v1::Mapping*) override {
+    r_->Saw(index_, revision);
+  }
+
+ private:
+  Receipts* r_;
+  int index_;
+};
+
+double Percentile(const std::vector<double>& sorted, int pct) {
+  if (sorted.empty()) return -1;
+  return sorted[std::min(sorted.size() - 1, sorted.size() * pct / 100)];
+}
+
 struct Row {
   std::string workload, unit;
   double ila = 0, etcd = 0;
@@ -133,6 +209,7 @@ struct Row {
 int main(int argc, char** argv) {
   using namespace ila::bench;
   namespace v1 = ila::v1;
+  namespace client = ila::client;
   ila::InitRuntime();
   Config cfg;
   cfg.ila_server =
@@ -145,6 +222,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   app.add_option("--workloads", cfg.workloads, "comma-separated")
+      ->capture_default_str();
+  app.add_option("--w3-subscribers", cfg.w3_subscribers,
+                 "W3: subscribers / watchers")
+      ->check(CLI::Range(1, 5000))
+      ->capture_default_str();
+  app.add_option("--w3-rate", cfg.w3_rate, "W3: writes per second")
+      ->check(CLI::Range(1.0, 100000.0))
+      ->capture_default_str();
+  app.add_option("--w3-seconds", cfg.w3_seconds, "W3: seconds of writes")
+      ->check(CLI::Range(0.1, 600.0))
       ->capture_default_str();
   app.add_option("--ila-server", cfg.ila_server, "the ila-server binary");
   app.add_option("--etcd", cfg.etcd, "the etcd binary (Debian: etcd-server)")
@@ -333,6 +420,142 @@ int main(int argc, char** argv) {
                       "bytes", ila.Rss() / mappings,
                       RssOf(etcd.pid()) / mappings, false});
     }
+  }
+
+  // W3: propagation to many subscribers at a paced write rate.
+  if (wants("W3")) {
+    const int n = cfg.w3_subscribers;
+    const int64_t writes = static_cast<int64_t>(cfg.w3_rate * cfg.w3_seconds);
+    auto paced = [&](auto write_one) {
+      const absl::Time start = absl::Now();
+      for (int64_t i = 0; i < writes; ++i) {
+        const absl::Time due =
+            start + absl::Seconds(static_cast<double>(i) / cfg.w3_rate);
+        const absl::Time now = absl::Now();
+        if (due > now) absl::SleepFor(due - now);  // pacing, not syncing
+        if (!write_one(i)) exit(1);
+      }
+    };
+    // ila-server: full-table subscribers, 16 per connection.
+    Receipts::Latency ila_ms;
+    {
+      Receipts receipts(n);
+      std::vector<std::unique_ptr<ReceiptListener>> listeners;
+      std::vector<std::unique_ptr<client::StreamSubscriber>> subs;
+      for (int i = 0; i < n; ++i) {
+        listeners.push_back(std::make_unique<ReceiptListener>(&receipts, i));
+        client::SubscriberOptions o;
+        o.servers = {ila.address()};
+        o.node = absl::StrCat("w3-", i);
+        o.connection_group = i / 16;
+        subs.push_back(std::make_unique<client::StreamSubscriber>(
+            o, listeners.back().get()));
+        subs.back()->Start();
+      }
+      for (auto& sub : subs) {
+        for (int t = 0; t < 600 && !sub->synced(); ++t) {
+          absl::SleepFor(absl::Milliseconds(100));  // polling the client
+        }
+      }
+      auto stub = v1::MappingService::NewStub(ila_ch[0]);
+      absl::flat_hash_map<int64_t, std::pair<absl::Time, absl::Time>> acked;
+      int64_t last = 0;
+      paced([&](int64_t i) {
+        const absl::Time sent = absl::Now();
+        v1::RegisterTaskRequest req;
+        req.set_task(absl::StrCat("w3-", i));
+        req.set_locator(LocatorText(static_cast<int>(i)));
+        v1::RegisterTaskResponse resp;
+        grpc::ClientContext ctx;
+        grpc::Status s = stub->RegisterTask(&ctx, req, &resp);
+        if (!s.ok()) {
+          std::cerr << "W3 RegisterTask: " << s.error_message() << "\n";
+          return false;
+        }
+        acked[resp.revision()] = {sent, absl::Now()};
+        last = resp.revision();
+        return true;
+      });
+      if (!receipts.WaitAll(last, absl::Seconds(120))) {
+        std::cerr << "etcd_bench: W3: not every ila-server subscriber got "
+                     "revision "
+                  << last << " in 120 s\n";
+      }
+      ila_ms = receipts.Latencies(acked);
+      for (auto& sub : subs) sub->Stop();
+    }
+    // etcd: one watcher per Watch stream, 16 streams per connection.
+    Receipts::Latency etcd_ms;
+    {
+      Receipts receipts(n);
+      std::vector<std::shared_ptr<grpc::Channel>> channels;
+      for (int c = 0; c < (n + 15) / 16; ++c) {
+        channels.push_back(Dial(etcd.address()));
+      }
+      std::vector<std::unique_ptr<grpc::ClientContext>> contexts(n);
+      std::vector<std::thread> watchers;
+      std::atomic<int> created{0};
+      for (int i = 0; i < n; ++i) {
+        contexts[i] = std::make_unique<grpc::ClientContext>();
+        watchers.emplace_back([&, i] {
+          auto stub = etcdserverpb::Watch::NewStub(channels[i / 16]);
+          auto stream = stub->Watch(contexts[i].get());
+          etcdserverpb::WatchRequest req;
+          req.mutable_create_request()->set_key("/w3/");
+          req.mutable_create_request()->set_range_end("/w30");
+          stream->Write(req);
+          etcdserverpb::WatchResponse resp;
+          while (stream->Read(&resp)) {
+            if (resp.created()) ++created;
+            for (const auto& e : resp.events()) {
+              receipts.Saw(i, e.kv().mod_revision());
+            }
+          }
+          (void)stream->Finish();
+        });
+      }
+      for (int t = 0; t < 600 && created < n; ++t) {
+        absl::SleepFor(absl::Milliseconds(100));  // polling the watchers
+      }
+      auto kv = etcdserverpb::KV::NewStub(etcd_ch[0]);
+      absl::flat_hash_map<int64_t, std::pair<absl::Time, absl::Time>> acked;
+      int64_t last = 0;
+      paced([&](int64_t i) {
+        const absl::Time sent = absl::Now();
+        etcdserverpb::PutRequest req;
+        req.set_key(absl::StrCat("/w3/", i));
+        req.set_value(EtcdValue(static_cast<int>(i)));
+        etcdserverpb::PutResponse resp;
+        grpc::ClientContext ctx;
+        grpc::Status s = kv->Put(&ctx, req, &resp);
+        if (!s.ok()) {
+          std::cerr << "W3 etcd Put: " << s.error_message() << "\n";
+          return false;
+        }
+        acked[resp.header().revision()] = {sent, absl::Now()};
+        last = resp.header().revision();
+        return true;
+      });
+      if (!receipts.WaitAll(last, absl::Seconds(120))) {
+        std::cerr << "etcd_bench: W3: not every etcd watcher got revision "
+                  << last << " in 120 s\n";
+      }
+      etcd_ms = receipts.Latencies(acked);
+      for (auto& c : contexts) c->TryCancel();
+      for (auto& t : watchers) t.join();
+    }
+    const std::string what =
+        absl::StrCat(n, " subscribers, ", cfg.w3_rate, " writes/s");
+    rows.push_back({absl::StrCat("W3 p50 from ack (", what, ")"), "ms",
+                    Percentile(ila_ms.from_ack, 50),
+                    Percentile(etcd_ms.from_ack, 50), false});
+    rows.push_back({absl::StrCat("W3 p99 from ack (", what, ")"), "ms",
+                    Percentile(ila_ms.from_ack, 99),
+                    Percentile(etcd_ms.from_ack, 99), false});
+    rows.push_back({absl::StrCat("W3 p99 from send (", what, ")"), "ms",
+                    Percentile(ila_ms.from_send, 99),
+                    Percentile(etcd_ms.from_send, 99), false});
+    std::cerr << "etcd_bench: W3 done\n";
   }
 
   std::vector<std::vector<std::string>> table = {
