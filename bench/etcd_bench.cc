@@ -52,7 +52,8 @@ struct Config {
   // cmake/install-deps.sh unpacks Debian's etcd-server here (no service).
   std::string etcd = "/var/cache/ila-etcd/usr/bin/etcd";
   std::string dir = "/tmp/etcd_bench";
-  std::string results;  // a markdown file to write, if set
+  std::string results;                 // a markdown file to write, if set
+  std::vector<std::string> ila_flags;  // extra ila-server flags
 };
 
 // The value etcd stores per task: what ila-server stores, a mapping.
@@ -239,6 +240,9 @@ int main(int argc, char** argv) {
   app.add_option("--dir", cfg.dir, "scratch directory (emptied)")
       ->capture_default_str();
   app.add_option("--results", cfg.results, "also write the table here");
+  app.add_option("--ila-flag", cfg.ila_flags,
+                 "an extra ila-server flag (repeatable), e.g. "
+                 "--ila-flag=--stream-batch-delay-ms=0");
   CLI11_PARSE(app, argc, argv);
   if (!std::filesystem::exists(cfg.etcd)) {
     std::cerr << "etcd_bench: " << cfg.etcd
@@ -252,7 +256,9 @@ int main(int argc, char** argv) {
   };
   std::vector<Row> rows;
 
-  Server ila(cfg.ila_server, cfg.dir + "/ila", {"--sync", "always"});
+  std::vector<std::string> ila_flags = {"--sync", "always"};
+  ila_flags.insert(ila_flags.end(), cfg.ila_flags.begin(), cfg.ila_flags.end());
+  Server ila(cfg.ila_server, cfg.dir + "/ila", ila_flags);
   Etcd etcd(cfg.etcd, cfg.dir + "/etcd");
   std::vector<std::shared_ptr<grpc::Channel>> ila_ch, etcd_ch;
   for (int c = 0; c < cfg.clients; ++c) {
