@@ -37,6 +37,7 @@
 #include "common/runtime.h"
 #include "etcd/rpc.grpc.pb.h"
 #include "ila/v1/mapping.grpc.pb.h"
+#include "ila/v1/stream.grpc.pb.h"
 
 namespace ila::bench {
 namespace {
@@ -48,6 +49,10 @@ struct Config {
   int w3_subscribers = 1000;
   double w3_rate = 200;  // writes per second
   double w3_seconds = 5;
+  // W3's ila-server side: "reader" reads the stream and nothing more, as
+  // the etcd watchers do; "library" runs the client library (replica,
+  // listener, acks) as routers do.
+  std::string w3_ila_client = "reader";
   std::string ila_server;
   // cmake/install-deps.sh unpacks Debian's etcd-server here (no service).
   std::string etcd = "/var/cache/ila-etcd/usr/bin/etcd";
@@ -233,6 +238,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--w3-seconds", cfg.w3_seconds, "W3: seconds of writes")
       ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
+  app.add_option("--w3-ila-client", cfg.w3_ila_client,
+                 "W3: reader (the stream only, like the etcd watchers) or "
+                 "library (client/subscriber.h: replica, listener, acks)")
+      ->check(CLI::IsMember({"reader", "library"}))
       ->capture_default_str();
   app.add_option("--ila-server", cfg.ila_server, "the ila-server binary");
   app.add_option("--etcd", cfg.etcd, "the etcd binary (Debian: etcd-server)")
@@ -448,19 +458,53 @@ int main(int argc, char** argv) {
       Receipts receipts(n);
       std::vector<std::unique_ptr<ReceiptListener>> listeners;
       std::vector<std::unique_ptr<client::StreamSubscriber>> subs;
-      for (int i = 0; i < n; ++i) {
-        listeners.push_back(std::make_unique<ReceiptListener>(&receipts, i));
-        client::SubscriberOptions o;
-        o.servers = {ila.address()};
-        o.node = absl::StrCat("w3-", i);
-        o.connection_group = i / 16;
-        subs.push_back(std::make_unique<client::StreamSubscriber>(
-            o, listeners.back().get()));
-        subs.back()->Start();
-      }
-      for (auto& sub : subs) {
-        for (int t = 0; t < 600 && !sub->synced(); ++t) {
-          absl::SleepFor(absl::Milliseconds(100));  // polling the client
+      std::vector<std::shared_ptr<grpc::Channel>> channels;
+      std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+      std::vector<std::thread> readers;
+      std::atomic<int> synced{0};
+      if (cfg.w3_ila_client == "library") {
+        for (int i = 0; i < n; ++i) {
+          listeners.push_back(std::make_unique<ReceiptListener>(&receipts, i));
+          client::SubscriberOptions o;
+          o.servers = {ila.address()};
+          o.node = absl::StrCat("w3-", i);
+          o.connection_group = i / 16;
+          subs.push_back(std::make_unique<client::StreamSubscriber>(
+              o, listeners.back().get()));
+          subs.back()->Start();
+        }
+        for (auto& sub : subs) {
+          for (int t = 0; t < 600 && !sub->synced(); ++t) {
+            absl::SleepFor(absl::Milliseconds(100));  // polling the client
+          }
+        }
+      } else {
+        for (int c = 0; c < (n + 15) / 16; ++c) {
+          channels.push_back(Dial(ila.address()));
+        }
+        contexts.resize(n);
+        for (int i = 0; i < n; ++i) {
+          contexts[i] = std::make_unique<grpc::ClientContext>();
+          readers.emplace_back([&, i] {
+            auto stub = v1::MappingStream::NewStub(channels[i / 16]);
+            auto stream = stub->Subscribe(contexts[i].get());
+            v1::SubscribeRequest hello;
+            hello.mutable_hello()->set_node(absl::StrCat("w3-", i));
+            hello.mutable_hello()->set_role(v1::NODE_ROLE_OBSERVER);
+            stream->Write(hello);
+            v1::SubscribeResponse resp;
+            while (stream->Read(&resp)) {
+              if (resp.has_snapshot_end()) ++synced;
+              if (!resp.has_updates()) continue;
+              for (const auto& u : resp.updates().updates()) {
+                receipts.Saw(i, u.revision());
+              }
+            }
+            (void)stream->Finish();
+          });
+        }
+        for (int t = 0; t < 600 && synced < n; ++t) {
+          absl::SleepFor(absl::Milliseconds(100));  // polling the readers
         }
       }
       auto stub = v1::MappingService::NewStub(ila_ch[0]);
@@ -489,6 +533,8 @@ int main(int argc, char** argv) {
       }
       ila_ms = receipts.Latencies(acked);
       for (auto& sub : subs) sub->Stop();
+      for (auto& c : contexts) c->TryCancel();
+      for (auto& t : readers) t.join();
     }
     // etcd: one watcher per Watch stream, 16 streams per connection.
     Receipts::Latency etcd_ms;
@@ -551,7 +597,8 @@ int main(int argc, char** argv) {
       for (auto& t : watchers) t.join();
     }
     const std::string what =
-        absl::StrCat(n, " subscribers, ", cfg.w3_rate, " writes/s");
+        absl::StrCat(n, " subscribers (", cfg.w3_ila_client, "), ", cfg.w3_rate,
+                     " writes/s");
     rows.push_back({absl::StrCat("W3 p50 from ack (", what, ")"), "ms",
                     Percentile(ila_ms.from_ack, 50),
                     Percentile(etcd_ms.from_ack, 50), false});
