@@ -442,15 +442,28 @@ int main(int argc, char** argv) {
   if (wants("W3")) {
     const int n = cfg.w3_subscribers;
     const int64_t writes = static_cast<int64_t>(cfg.w3_rate * cfg.w3_seconds);
-    auto paced = [&](auto write_one) {
+    // Writes paced at the W3 rate (`write_one(i)` returns the write's
+    // revision, 0 on failure), waits until every subscriber saw the last
+    // one, and returns the latencies.
+    auto measure = [&](Receipts& receipts, const char* who, auto write_one) {
+      absl::flat_hash_map<int64_t, std::pair<absl::Time, absl::Time>> acked;
+      int64_t last = 0;
       const absl::Time start = absl::Now();
       for (int64_t i = 0; i < writes; ++i) {
         const absl::Time due =
             start + absl::Seconds(static_cast<double>(i) / cfg.w3_rate);
         const absl::Time now = absl::Now();
         if (due > now) absl::SleepFor(due - now);  // pacing, not syncing
-        if (!write_one(i)) exit(1);
+        const absl::Time sent = absl::Now();
+        last = write_one(i);
+        if (last == 0) exit(1);
+        acked[last] = {sent, absl::Now()};
       }
+      if (!receipts.WaitAll(last, absl::Seconds(120))) {
+        std::cerr << "etcd_bench: W3: not every " << who << " got revision "
+                  << last << " in 120 s\n";
+      }
+      return receipts.Latencies(acked);
     };
     // ila-server: full-table subscribers, 16 per connection.
     Receipts::Latency ila_ms;
@@ -508,10 +521,7 @@ int main(int argc, char** argv) {
         }
       }
       auto stub = v1::MappingService::NewStub(ila_ch[0]);
-      absl::flat_hash_map<int64_t, std::pair<absl::Time, absl::Time>> acked;
-      int64_t last = 0;
-      paced([&](int64_t i) {
-        const absl::Time sent = absl::Now();
+      ila_ms = measure(receipts, "ila-server subscriber", [&](int64_t i) {
         v1::RegisterTaskRequest req;
         req.set_task(absl::StrCat("w3-", i));
         req.set_locator(LocatorText(static_cast<int>(i)));
@@ -520,18 +530,10 @@ int main(int argc, char** argv) {
         grpc::Status s = stub->RegisterTask(&ctx, req, &resp);
         if (!s.ok()) {
           std::cerr << "W3 RegisterTask: " << s.error_message() << "\n";
-          return false;
+          return int64_t{0};
         }
-        acked[resp.revision()] = {sent, absl::Now()};
-        last = resp.revision();
-        return true;
+        return resp.revision();
       });
-      if (!receipts.WaitAll(last, absl::Seconds(120))) {
-        std::cerr << "etcd_bench: W3: not every ila-server subscriber got "
-                     "revision "
-                  << last << " in 120 s\n";
-      }
-      ila_ms = receipts.Latencies(acked);
       for (auto& sub : subs) sub->Stop();
       for (auto& c : contexts) c->TryCancel();
       for (auto& t : readers) t.join();
@@ -570,10 +572,7 @@ int main(int argc, char** argv) {
         absl::SleepFor(absl::Milliseconds(100));  // polling the watchers
       }
       auto kv = etcdserverpb::KV::NewStub(etcd_ch[0]);
-      absl::flat_hash_map<int64_t, std::pair<absl::Time, absl::Time>> acked;
-      int64_t last = 0;
-      paced([&](int64_t i) {
-        const absl::Time sent = absl::Now();
+      etcd_ms = measure(receipts, "etcd watcher", [&](int64_t i) {
         etcdserverpb::PutRequest req;
         req.set_key(absl::StrCat("/w3/", i));
         req.set_value(EtcdValue(static_cast<int>(i)));
@@ -582,17 +581,10 @@ int main(int argc, char** argv) {
         grpc::Status s = kv->Put(&ctx, req, &resp);
         if (!s.ok()) {
           std::cerr << "W3 etcd Put: " << s.error_message() << "\n";
-          return false;
+          return int64_t{0};
         }
-        acked[resp.header().revision()] = {sent, absl::Now()};
-        last = resp.header().revision();
-        return true;
+        return resp.header().revision();
       });
-      if (!receipts.WaitAll(last, absl::Seconds(120))) {
-        std::cerr << "etcd_bench: W3: not every etcd watcher got revision "
-                  << last << " in 120 s\n";
-      }
-      etcd_ms = receipts.Latencies(acked);
       for (auto& c : contexts) c->TryCancel();
       for (auto& t : watchers) t.join();
     }

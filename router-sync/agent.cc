@@ -235,14 +235,7 @@ absl::Status SyncAgent::LoadState() {
     mappings_[m.identifier()] = m;
     Want(m);
   }
-  touched_routes_.clear();
-  touched_locators_.clear();
-  for (const auto& [locator, tasks] : local_tasks_) {
-    if (auto e =
-            XlatForLocator(Locator{locator}, tasks, options_.xlat, &invalid_)) {
-      desired_xlat_[locator] = *e;
-    }
-  }
+  RebuildDesiredLocked();
   revision_ = saved_revision_ = state.revision();
   have_state_ = true;
   stats_.applied_revision = revision_;
@@ -340,6 +333,19 @@ void SyncAgent::Forget(const v1::Mapping& m) {
   }
 }
 
+void SyncAgent::RebuildDesiredLocked() {
+  // A full reconcile follows: nothing is pending incrementally.
+  touched_routes_.clear();
+  touched_locators_.clear();
+  desired_xlat_.clear();
+  for (const auto& [locator, tasks] : local_tasks_) {
+    if (auto e =
+            XlatForLocator(Locator{locator}, tasks, options_.xlat, &invalid_)) {
+      desired_xlat_[locator] = *e;
+    }
+  }
+}
+
 void SyncAgent::OnSnapshot(int64_t revision, const client::Replica& replica) {
   std::vector<std::string> errors;
   {
@@ -353,14 +359,7 @@ void SyncAgent::OnSnapshot(int64_t revision, const client::Replica& replica) {
       mappings_[id] = m;
       Want(m);  // the reconcile below programs it
     }
-    touched_routes_.clear();
-    touched_locators_.clear();
-    for (const auto& [locator, tasks] : local_tasks_) {
-      if (auto e = XlatForLocator(Locator{locator}, tasks, options_.xlat,
-                                  &invalid_)) {
-        desired_xlat_[locator] = *e;
-      }
-    }
+    RebuildDesiredLocked();
     revision_ = revision;
     have_state_ = true;
     errors = ReconcileLocked();

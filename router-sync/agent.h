@@ -133,9 +133,9 @@ class SyncAgent final : public client::SubscriberListener {
   // touched for the next incremental apply.
   void Want(const v1::Mapping& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(const v1::Mapping& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Recomputes the translation entries of the touched locators.
-  void UpdateXlatLocked(const absl::btree_set<uint64_t>& locators)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After loading all mappings (state file or snapshot): the translation
+  // entries of every local locator; nothing is pending incrementally.
+  void RebuildDesiredLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies the touched routes and entries (incremental); returns errors.
   std::vector<std::string> ApplyTouchedLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

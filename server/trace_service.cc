@@ -9,11 +9,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/address.h"
 #include "common/logging.h"
 #include "ila/v1/trace_hop.h"
+#include "server/mapping_service.h"
 #include "trace/rewrite.h"
 
 namespace ila::server {
@@ -26,11 +26,6 @@ trace::Ipv6Bytes ToBytes(const SirAddress& a) {
   trace::Ipv6Bytes out;
   std::memcpy(out.data(), &in, 16);
   return out;
-}
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
 }
 
 }  // namespace
@@ -255,7 +250,7 @@ class TraceReactor final : public grpc::ServerWriteReactor<v1::TraceEvent> {
     }
     if (done_) {
       finished_ = true;
-      Finish(ToGrpc(status_));
+      Finish(ToGrpcStatus(status_));
     }
   }
 
@@ -274,7 +269,7 @@ class TraceReactor final : public grpc::ServerWriteReactor<v1::TraceEvent> {
 
 class FailedReactor final : public grpc::ServerWriteReactor<v1::TraceEvent> {
  public:
-  explicit FailedReactor(const absl::Status& s) { Finish(ToGrpc(s)); }
+  explicit FailedReactor(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
   void OnDone() override { delete this; }
 };
 

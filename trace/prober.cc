@@ -217,13 +217,8 @@ void Prober::ReadErrorQueue(
       QuotedPacket q;
       std::memcpy(q.destination.data(), &original.sin6_addr, 16);
       if (fd == udp_) {
-        // The kernel queued it on this socket: the quoted source port is
-        // this socket's.
-        sockaddr_in6 local{};
-        socklen_t local_len = sizeof(local);
-        getsockname(udp_, reinterpret_cast<sockaddr*>(&local), &local_len);
+        // The quoted source port is this socket's (the caller sets it).
         q.protocol = IPPROTO_UDP;
-        q.source_port = ntohs(local.sin6_port);
         q.destination_port = ntohs(original.sin6_port);
       } else {
         q.protocol = IPPROTO_ICMPV6;
@@ -460,7 +455,9 @@ absl::Status Prober::Run(
   };
 
   // Unprivileged: an error from a socket's queue.
-  auto on_queued_error = [&](ProbeResult r, const QuotedPacket& q) {
+  auto on_queued_error = [&](ProbeResult r, QuotedPacket q) {
+    // The kernel queued it on the UDP socket: the quote is from its port.
+    if (q.protocol == IPPROTO_UDP) q.source_port = udp_source;
     const long i = match_quote(q);
     if (i < 0 || probes[i].done || !probes[i].in_flight) return;
     r.rtt = absl::Now() - probes[i].sent;

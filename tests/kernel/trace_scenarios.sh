@@ -59,6 +59,15 @@ grep -q '^ 3  \*' $W/traceroute.out || fail "traceroute: hop 3 is not *"
 hop() { # FILE TTL
   tr '{' '\n' <"$1" | grep "^\"ttl\":$2,"
 }
+# expect_hop FILE TTL WHAT PATTERN...: that hop's object has every PATTERN.
+expect_hop() {
+  f=$1 t=$2 what=$3
+  shift 3
+  h=$(hop "$f" "$t")
+  for p in "$@"; do
+    echo "$h" | grep -q "$p" || fail "$what: hop $t lacks $p ($h)"
+  done
+}
 for proto in udp icmp tcp; do
   out=$W/trace-$proto.json
   $IP netns exec tr ilactl --server $SOCK trace web/1 --proto $proto \
@@ -66,16 +75,10 @@ for proto in udp icmp tcp; do
     fail "ilactl trace --proto $proto"
   cat $out
   grep -q '"reached":true' $out || fail "$proto: did not reach web/1"
-  h3=$(hop $out 3)
-  echo "$h3" | grep -q '"address":"2001:db8:f1::1"' ||
-    fail "$proto: hop 3 is not tor ($h3)"
-  echo "$h3" | grep -q '"translated":true' || fail "$proto: hop 3 not translated"
-  echo "$h3" | grep -q '"locator":"2001:db8:1:0"' || fail "$proto: hop 3 locator"
-  echo "$h3" | grep -q '"host":"h1"' || fail "$proto: hop 3 host"
-  echo "$h3" | grep -q '"task":"web/1"' || fail "$proto: hop 3 task"
-  echo "$h3" | grep -q '"stale":false' || fail "$proto: hop 3 stale"
-  hop $out 2 | grep -q '"translated":false' || fail "$proto: hop 2 translated"
-  hop $out 4 | grep -q "\"address\":\"$SIR1\"" || fail "$proto: hop 4 not web/1"
+  expect_hop $out 3 $proto '"address":"2001:db8:f1::1"' '"translated":true' \
+    '"locator":"2001:db8:1:0"' '"host":"h1"' '"task":"web/1"' '"stale":false'
+  expect_hop $out 2 $proto '"translated":false'
+  expect_hop $out 4 $proto "\"address\":\"$SIR1\""
   echo "ok: $proto: hop 3 2001:db8:f1::1 (tor) translated -> 2001:db8:1:0 (h1) web/1"
 done
 ilactl --server $SOCK trace web/1 --queries 1 --wait-ms 1000 ||
@@ -88,12 +91,10 @@ for proto in udp icmp tcp; do
     --queries 1 --wait-ms 1000 --max-hops 8 -o json >$out ||
     fail "trace web/2 --proto $proto"
   cat $out
-  h3=$(hop $out 3)
-  echo "$h3" | grep -q '"quoted_destination":"2001:db8:2:0:3000:' ||
-    fail "neutral-map $proto: hop 3 quote has no C-bit ($h3)"
-  echo "$h3" | grep -q '"identifier":"2000:0:0:43"' ||
-    fail "neutral-map $proto: identifier not undone ($h3)"
-  echo "$h3" | grep -q '"task":"web/2"' || fail "neutral-map $proto: task ($h3)"
+  # The quote has the C-bit; the identifier is undone.
+  expect_hop $out 3 "neutral-map $proto" \
+    '"quoted_destination":"2001:db8:2:0:3000:' '"identifier":"2000:0:0:43"' \
+    '"task":"web/2"'
   grep -q '"reached":true' $out || fail "neutral-map $proto: did not reach web/2"
   echo "ok: neutral-map $proto: quoted identifier decoded to web/2"
 done
@@ -120,17 +121,14 @@ $IP netns exec tr ilactl --server $SOCK trace web/1 --proto icmp --queries 1 \
   --wait-ms 1000 --max-hops 8 -o json >$out || fail "trace via two routers"
 cat $out
 grep -q '"reached":true' $out || fail "two routers: did not reach web/1"
-hop $out 2 | grep -q '"address":"2001:db8:f3::2".*"translated":false' ||
-  fail "two routers: hop 2 is not ilar2 before translation"
+# ilar2 before translation; ilar and tor after it; then the task.
+expect_hop $out 2 "two routers" '"address":"2001:db8:f3::2".*"translated":false'
 for ttl in 3 4; do
-  h=$(hop $out $ttl)
-  echo "$h" | grep -q '"translated":true' ||
-    fail "two routers: hop $ttl not translated ($h)"
-  echo "$h" | grep -q '"locator":"2001:db8:1:0","identifier":"2000:0:0:42","host":"h1","task":"web/1"' ||
-    fail "two routers: hop $ttl not explained ($h)"
+  expect_hop $out $ttl "two routers" '"translated":true' \
+    '"locator":"2001:db8:1:0","identifier":"2000:0:0:42","host":"h1","task":"web/1"'
 done
-hop $out 3 | grep -q '"address":"2001:db8:f4::2"' || fail "two routers: hop 3 is not ilar"
-hop $out 5 | grep -q "\"address\":\"$SIR1\"" || fail "two routers: hop 5 not web/1"
+expect_hop $out 3 "two routers" '"address":"2001:db8:f4::2"'
+expect_hop $out 5 "two routers" "\"address\":\"$SIR1\""
 $IP -n tor -6 route replace fd00:1::/64 via 2001:db8:f1::2
 echo "ok: two ILA routers: hops 3 (ilar) and 4 (tor) translated and explained"
 
@@ -144,9 +142,7 @@ out=$W/trace-stale.json
 $IP netns exec tr ilactl --server $SOCK trace web/1 --proto icmp --queries 1 \
   --wait-ms 1000 --max-hops 8 -o json >$out || fail "trace after move"
 cat $out
-h3=$(hop $out 3)
-echo "$h3" | grep -q '"locator":"2001:db8:1:0"' || fail "stale: locator ($h3)"
-echo "$h3" | grep -q '"stale":true' || fail "stale: hop 3 not marked ($h3)"
+expect_hop $out 3 stale '"locator":"2001:db8:1:0"' '"stale":true'
 ilactl --server $SOCK trace web/1 --proto icmp --queries 1 --wait-ms 1000 |
   grep "STALE: the database has locator 2001:db8:3:0" ||
   fail "stale: the table output does not say so"
@@ -166,13 +162,8 @@ for proto in udp icmp; do
     fail "unprivileged trace --proto $proto"
   cat $out
   grep -q '"reached":true' $out || fail "unprivileged $proto: not reached"
-  h3=$(hop $out 3)
-  echo "$h3" | grep -q '"address":"2001:db8:f1::1"' ||
-    fail "unprivileged $proto: hop 3 ($h3)"
-  echo "$h3" | grep -q '"translated":true' ||
-    fail "unprivileged $proto: hop 3 not translated ($h3)"
-  echo "$h3" | grep -q '"task":"web/2"' ||
-    fail "unprivileged $proto: hop 3 task ($h3)"
+  expect_hop $out 3 "unprivileged $proto" '"address":"2001:db8:f1::1"' \
+    '"translated":true' '"task":"web/2"'
   grep -q '"limitations":"without CAP_NET_RAW: no TCP probes' $out ||
     fail "unprivileged $proto: the limitations are not reported"
 done
