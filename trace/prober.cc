@@ -293,6 +293,27 @@ absl::Status Prober::Run(
   std::vector<absl::Duration> answered_rtt(o.max_hops + 2,
                                            absl::InfiniteDuration());
   absl::Time next_send = absl::InfinitePast();
+  // Whether every probe with a lower hop limit than `ttl` is resolved.
+  auto lower_done = [&](int ttl) {
+    for (const Probe& q : probes) {
+      if (q.ttl >= ttl) break;  // probes are in hop limit order
+      if (!q.done) return false;
+    }
+    return true;
+  };
+  std::vector<ProbeResult> held;  // the destination's answers, held
+  auto release_held = [&]() {
+    for (auto it = held.begin(); it != held.end();) {
+      if (it->ttl > reached_ttl) {
+        it = held.erase(it);
+      } else if (lower_done(it->ttl)) {
+        on_result(*it);
+        it = held.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
   auto finish = [&](size_t i, ProbeResult r) {
     Probe& p = probes[i];
     if (p.done) return;
@@ -306,7 +327,15 @@ absl::Status Prober::Run(
       answered_rtt[p.ttl] = std::min(answered_rtt[p.ttl], r.rtt);
     }
     if (r.reached) reached_ttl = std::min(reached_ttl, p.ttl);
-    if (p.ttl <= reached_ttl) on_result(r);
+    // Answers arrive out of order: the destination's answer to a higher
+    // hop limit is held until every lower one is resolved, so that nothing
+    // beyond the first hop that reached the destination is reported.
+    if (r.reached && !lower_done(p.ttl)) {
+      held.push_back(std::move(r));
+    } else if (p.ttl <= reached_ttl) {
+      on_result(r);
+    }
+    release_held();
   };
   auto send_once = [&](size_t i) {
     Probe& p = probes[i];
@@ -537,6 +566,7 @@ absl::Status Prober::Run(
       }
     }
   }
+  release_held();
   return absl::OkStatus();
 }
 
