@@ -40,6 +40,7 @@ StreamSubscriber::StreamSubscriber(SubscriberOptions options,
   }
   absl::MutexLock l(&mu_);
   applied_ = options_.resume_revision;
+  notified_ = options_.resume_revision;
   synced_ = options_.resume_revision > 0;
 }
 
@@ -82,9 +83,14 @@ bool StreamSubscriber::WaitForRevision(int64_t revision,
                                        absl::Duration timeout) {
   absl::MutexLock l(&mu_);
   auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return synced_ && applied_ >= revision;
+    return synced_ && notified_ >= revision;
   };
   return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
+void StreamSubscriber::Notified(int64_t revision) {
+  absl::MutexLock l(&mu_);
+  notified_ = std::max(notified_, revision);
 }
 
 void StreamSubscriber::Violation(const std::string& what) {
@@ -208,6 +214,7 @@ absl::Status StreamSubscriber::RunOnce(const std::string& server) {
             listener_->OnSnapshot(r, replica_);
             listener_->OnApplied(r);
           }
+          Notified(r);
           ack(r);
           break;
         }
@@ -271,6 +278,7 @@ absl::Status StreamSubscriber::RunOnce(const std::string& server) {
               }
               listener_->OnApplied(u.revision());
             }
+            Notified(u.revision());
           }
           if (violation.ok() && last > 0) ack(last);
           break;
@@ -292,6 +300,7 @@ absl::Status StreamSubscriber::RunOnce(const std::string& server) {
             applied_ = r;
           }
           if (advanced && listener_ != nullptr) listener_->OnApplied(r);
+          Notified(r);
           ack(r);
           break;
         }

@@ -94,12 +94,15 @@ class StreamSubscriber {
   // listener callback (the subscriber's thread); a no-op between streams.
   void Nack(int64_t revision, const std::string& error);
 
-  // Waits until applied_revision() >= revision; false on timeout.
+  // Waits until applied_revision() >= revision and the listener has been
+  // told about it (its callbacks for that revision returned); false on
+  // timeout.
   bool WaitForRevision(int64_t revision, absl::Duration timeout);
 
  private:
   void Run();
   absl::Status RunOnce(const std::string& server);
+  void Notified(int64_t revision);
   void Violation(const std::string& what);
 
   const SubscriberOptions options_;
@@ -114,6 +117,8 @@ class StreamSubscriber {
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   Replica replica_ ABSL_GUARDED_BY(mu_);
   int64_t applied_ ABSL_GUARDED_BY(mu_) = 0;
+  // The last revision whose listener callbacks returned (WaitForRevision).
+  int64_t notified_ ABSL_GUARDED_BY(mu_) = 0;
   bool synced_ ABSL_GUARDED_BY(mu_) = false;
   SubscriberStats stats_ ABSL_GUARDED_BY(mu_);
 };

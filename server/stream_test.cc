@@ -206,7 +206,10 @@ TEST_F(StreamTest, ResumedStreamNeverGoesBack) {
   resumed.Start();
   ASSERT_TRUE(resumed.WaitForRevision(10, absl::Seconds(20)));
   auto events = rec.events();
-  ASSERT_EQ(events.size(), 5u);
+  std::string got;
+  for (const auto& e : events) absl::StrAppend(&got, " ", e.revision);
+  ASSERT_EQ(events.size(), 5u)
+      << "revisions:" << got << "; resumed from " << o.resume_revision;
   for (const auto& e : events) EXPECT_GT(e.revision, 5);
   EXPECT_EQ(resumed.stats().snapshots, 0);
   EXPECT_EQ(resumed.stats().violations, 0);
