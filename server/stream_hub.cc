@@ -147,55 +147,94 @@ void StreamHub::OnCommit(
 }
 
 void StreamHub::FanOutLoop() {
-  // Ticks at least this often so that heartbeats and paced subscribers go
-  // out without a commit to trigger them.
+  // Leading-edge coalescing: a commit wakes its subscribers at once; one
+  // that got a message less than batch_delay ago is not woken but retried
+  // when its window ends, and then takes everything committed meanwhile in
+  // one message. A full sweep at least every tick sends heartbeats and paced
+  // Progress without a commit to trigger them.
   const absl::Duration tick = std::max(
       options_.batch_delay,
       std::min(options_.progress_interval / 4, absl::Milliseconds(250)));
   absl::Time last_full_sweep = Now();
   absl::MutexLock l(&mu_);
   while (!stopping_) {
+    fan_out_deadline_ = std::min(last_full_sweep + tick, next_retry_);
     auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return wake_pending_ || stopping_;
+      return wake_pending_ || stopping_ || next_retry_ < fan_out_deadline_;
     };
-    const bool commit = mu_.AwaitWithTimeout(absl::Condition(&ready), tick);
+    mu_.AwaitWithTimeout(absl::Condition(&ready), fan_out_deadline_ - Now());
     if (stopping_) break;
-    if (commit && options_.batch_delay > absl::ZeroDuration()) {
-      // Let more commits gather into the same messages.
-      auto stop = [this]()
-                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-      mu_.AwaitWithTimeout(absl::Condition(&stop), options_.batch_delay);
-      if (stopping_) break;
-    }
+    const bool commit = wake_pending_;
     wake_pending_ = false;
+    const absl::Time now = Now();
     std::vector<std::shared_ptr<Subscription>> subs;
-    if (!commit || Now() - last_full_sweep >= tick) {
-      // At least every tick: everyone (heartbeats, paced Progress), even
-      // while commits keep coming.
-      last_full_sweep = Now();
+    if (now - last_full_sweep >= tick) {
+      // Everyone (heartbeats, paced Progress), even while commits keep
+      // coming; a subscriber still in its window asks to be retried.
+      last_full_sweep = now;
       subs.reserve(subscriptions_.size());
       for (auto& [id, s] : subscriptions_) subs.push_back(s);
+      retry_.clear();
+      broad_retry_ = false;
+      next_retry_ = absl::InfiniteFuture();
+      touched_locators_.clear();
     } else {
-      subs.reserve(broad_.size() + retry_.size());
-      for (auto& [id, s] : broad_) subs.push_back(s);
+      // Broad subscribers inside their window are not retried one by one:
+      // they all share the window's end, when every broad one is woken.
       absl::flat_hash_set<uint64_t> seen;
-      for (uint64_t loc : touched_locators_) {
-        auto it = by_locator_.find(loc);
-        if (it == by_locator_.end()) continue;
-        for (auto& s : it->second) {
-          if (seen.insert(s->id_).second) subs.push_back(s);
+      const int64_t now_ns = absl::ToUnixNanos(now);
+      if (commit) {
+        subs.reserve(broad_.size());
+        for (auto& [id, s] : broad_) {
+          const int64_t until =
+              s->paced_until_ns_.load(std::memory_order_relaxed);
+          if (until > now_ns) {
+            broad_retry_ = true;
+            next_retry_ = std::min(next_retry_, absl::FromUnixNanos(until));
+          } else {
+            subs.push_back(s);
+          }
         }
+        for (uint64_t loc : touched_locators_) {
+          auto it = by_locator_.find(loc);
+          if (it == by_locator_.end()) continue;
+          for (auto& s : it->second) {
+            if (!seen.insert(s->id_).second) continue;
+            const absl::Time until = absl::FromUnixNanos(
+                s->paced_until_ns_.load(std::memory_order_relaxed));
+            if (until > now) {
+              RetryLocked(*s, until);
+            } else {
+              subs.push_back(s);
+            }
+          }
+        }
+        touched_locators_.clear();
       }
-      for (uint64_t id : retry_) {
-        auto it = subscriptions_.find(id);
-        if (it != subscriptions_.end() && !broad_.contains(id) &&
-            seen.insert(id).second) {
-          subs.push_back(it->second);
+      if (now >= next_retry_) {
+        next_retry_ = absl::InfiniteFuture();
+        const bool all_broad = broad_retry_;
+        if (all_broad) {
+          broad_retry_ = false;
+          for (auto& [id, s] : broad_) subs.push_back(s);
+        }
+        for (auto it = retry_.begin(); it != retry_.end();) {
+          auto cur = it++;
+          if (cur->second > now) {
+            next_retry_ = std::min(next_retry_, cur->second);
+            continue;
+          }
+          auto sit = subscriptions_.find(cur->first);
+          if (sit != subscriptions_.end() &&
+              !(all_broad && broad_.contains(cur->first)) &&
+              seen.insert(cur->first).second) {
+            subs.push_back(sit->second);
+          }
+          retry_.erase(cur);
         }
       }
     }
-    touched_locators_.clear();
-    retry_.clear();
+    if (subs.empty()) continue;
     mu_.Unlock();
     for (auto& s : subs) {
       absl::MutexLock sl(&s->sink_mu_);
@@ -204,6 +243,19 @@ void StreamHub::FanOutLoop() {
     subs.clear();
     mu_.Lock();
   }
+}
+
+absl::Time StreamHub::WindowEnd(absl::Time last_message) const {
+  const int64_t window = absl::ToInt64Nanoseconds(options_.batch_delay);
+  if (window <= 0) return last_message;
+  return absl::FromUnixNanos((absl::ToUnixNanos(last_message) / window + 1) *
+                             window);
+}
+
+void StreamHub::RetryLocked(Subscription& sub, absl::Time when) {
+  auto [it, inserted] = retry_.try_emplace(sub.id_, when);
+  if (!inserted) it->second = std::min(it->second, when);
+  next_retry_ = std::min(next_retry_, when);
 }
 
 int64_t StreamHub::latest_revision() {
@@ -343,10 +395,18 @@ void StreamHub::OnNack(Subscription& sub, const v1::Nack& nack) {
 absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextMessage(
     Subscription& sub) {
   absl::MutexLock sl(&sub.mu_);
+  const bool was_streaming = sub.phase_ == Subscription::Phase::kStreaming;
   auto next = NextLocked(sub);
   if (next.ok() && next->has_value()) {
     ++sub.messages_sent_;
     sub.last_message_time_ = Now();
+    if (was_streaming && sub.phase_ == Subscription::Phase::kStreaming) {
+      // Updates or Progress: the subscriber's window starts.
+      sub.last_paced_time_ = sub.last_message_time_;
+      sub.paced_until_ns_.store(
+          absl::ToUnixNanos(WindowEnd(sub.last_paced_time_)),
+          std::memory_order_relaxed);
+    }
   }
   return next;
 }
@@ -374,11 +434,10 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextLocked(
     }
     int64_t latest = latest_revision();
     if (sub.next_revision_ > latest) break;
-    if (Now() - sub.last_message_time_ < options_.batch_delay) {
-      // Paced: the fan-out's next sweep comes back for it.
+    if (const absl::Time end = WindowEnd(sub.last_paced_time_); Now() < end) {
+      // Paced: the fan-out comes back for it when its window ends.
       absl::MutexLock l(&mu_);
-      retry_.insert(sub.id_);
-      wake_pending_ = true;
+      RetryLocked(sub, end);
       return std::nullopt;
     }
     if (!sub.locators_.empty() && !touches_taken) {

@@ -20,6 +20,7 @@
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -45,10 +46,14 @@ struct StreamHubOptions {
   size_t max_changes_per_message = 4096;
   size_t snapshot_chunk_mappings = 1000;
   absl::Duration progress_interval = absl::Seconds(1);
-  // Coalescing: after a commit the fan-out waits this long before waking
-  // subscribers, and a subscriber gets at most one Updates or Progress per
-  // window (snapshots are not paced). Bounds messages per subscriber to
-  // 1/batch_delay per second; adds at most batch_delay of latency.
+  // Coalescing (leading edge): time is cut into windows of batch_delay, the
+  // same for every subscriber, and a subscriber gets at most one Updates or
+  // Progress per window (snapshots are not paced). A commit goes out at once
+  // to a subscriber that got nothing in the current window; one that did
+  // gets everything committed meanwhile when the window ends, together with
+  // every other such subscriber, so they share one serialized message.
+  // Bounds messages per subscriber to 1/batch_delay per second; adds at most
+  // batch_delay of latency, none to an isolated write.
   absl::Duration batch_delay = absl::Milliseconds(10);
   // A filtered subscriber whose filter skipped revisions learns that it is
   // current (Progress) at most this often: its lag shows within this delay
@@ -111,6 +116,11 @@ class Subscription {
   int64_t next_revision_ ABSL_GUARDED_BY(mu_) = 1;
   bool skipped_since_sent_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_message_time_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_paced_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When the last Updates or Progress went out (its window), and the end of
+  // that window, readable without mu_: the fan-out
+  // does not wake a subscriber inside its window but retries it at the end.
+  std::atomic<int64_t> paced_until_ns_{0};
   int64_t last_sent_revision_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_acked_revision_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_ack_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
@@ -189,6 +199,11 @@ class StreamHub final : public storage::CommitObserver {
       const std::vector<std::shared_ptr<const storage::ChangeSet>>& sets,
       const StreamFilter& filter, const std::string& filter_key);
   void FanOutLoop();
+  // Wake `sub` at `when` (the end of its coalescing window).
+  void RetryLocked(Subscription& sub, absl::Time when)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The end of the coalescing window that holds `last_message`.
+  absl::Time WindowEnd(absl::Time last_message) const;
   absl::Time Now() const { return options_.clock(); }
 
   storage::MappingStore* const store_;
@@ -213,7 +228,14 @@ class StreamHub final : public storage::CommitObserver {
   absl::flat_hash_map<uint64_t, std::vector<std::shared_ptr<Subscription>>>
       by_locator_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> touched_locators_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<uint64_t> retry_ ABSL_GUARDED_BY(mu_);
+  // Paced subscribers to wake when their window ends, and the earliest end.
+  absl::flat_hash_map<uint64_t, absl::Time> retry_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_retry_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // A commit found broad subscribers inside their window: wake every broad
+  // one at next_retry_.
+  bool broad_retry_ ABSL_GUARDED_BY(mu_) = false;
+  // When the fan-out thread wakes next unless something comes earlier.
+  absl::Time fan_out_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::map<std::string, std::shared_ptr<const CachedMessage>> cache_
       ABSL_GUARDED_BY(mu_);
   std::deque<std::string> cache_order_ ABSL_GUARDED_BY(mu_);

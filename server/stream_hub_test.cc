@@ -228,6 +228,90 @@ TEST_P(StreamHubTest, ConcurrentCommitsAndReadsLoseNothing) {
   hub_->Remove(*sub);
 }
 
+// A sink that counts the hub's wake-ups.
+class CountingSink : public SubscriberSink {
+ public:
+  void Wake() override {
+    absl::MutexLock l(&mu_);
+    ++wakes_;
+  }
+  void Close(const grpc::Status&) override {}
+  // Waits (bounded) until more than `n` wake-ups happened.
+  bool AwaitMoreThan(int n, absl::Duration timeout) {
+    absl::MutexLock l(&mu_);
+    auto more = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wakes_ > n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&more), timeout);
+  }
+  int wakes() {
+    absl::MutexLock l(&mu_);
+    return wakes_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int wakes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Coalescing has a leading edge: with a window of an hour, a commit after a
+// quiet window still reaches the subscriber at once; a second one inside the
+// window waits for the window's end.
+TEST(StreamHubWindow, FirstCommitOfAWindowGoesOutAtOnce) {
+  grpc_init();
+  {
+    testing::TempDir dir;
+    storage::RocksDbStoreOptions so;
+    so.path = dir.Sub("db");
+    so.sync_mode = storage::SyncMode::kNone;
+    auto store = storage::RocksDbMappingStore::Open(std::move(so));
+    ASSERT_TRUE(store.ok()) << store.status();
+    StreamHubOptions ho;
+    ho.batch_delay = absl::Hours(1);
+    ho.progress_interval = absl::Hours(10);
+    StreamHub hub(store->get(), ho);
+    (*store)->AddCommitObserver(&hub);
+    ASSERT_TRUE(hub.Start().ok());
+    auto commit = [&](const std::string& task) {
+      auto r =
+          (*store)->Commit(storage::WriteRequest{{Reg(task, kLocA)}, false});
+      EXPECT_TRUE(r.ok()) << r.status();
+      return r.ok() ? r->revision : 0;
+    };
+    const int64_t first = commit("before");
+    CountingSink sink;
+    v1::Hello hello;
+    hello.set_node("router-1");
+    hello.set_role(v1::NODE_ROLE_ROUTER);
+    hello.set_resume_revision(first);
+    auto sub = hub.Add(hello, "test", &sink);
+    ASSERT_TRUE(sub.ok()) << sub.status();
+    const int before = sink.wakes();
+
+    const int64_t second = commit("one");
+    ASSERT_TRUE(sink.AwaitMoreThan(before, absl::Seconds(10)))
+        << "the first commit of a window was held back";
+    auto next = hub.NextMessage(**sub);
+    ASSERT_TRUE(next.ok()) << next.status();
+    ASSERT_TRUE(next->has_value());
+    v1::SubscribeResponse resp;
+    grpc::ByteBuffer bytes = **next;
+    ASSERT_TRUE(grpc::SerializationTraits<v1::SubscribeResponse>::Deserialize(
+                    &bytes, &resp)
+                    .ok());
+    ASSERT_EQ(resp.updates().updates_size(), 1) << resp.ShortDebugString();
+    EXPECT_EQ(resp.updates().updates(0).revision(), second);
+
+    // Inside the window: nothing now (it comes when the window ends).
+    commit("two");
+    next = hub.NextMessage(**sub);
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_FALSE(next->has_value());
+    hub.Remove(*sub);
+    hub.CloseAll();
+    hub.Stop();
+  }
+  grpc_shutdown();
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Paths, StreamHubTest,
     ::testing::Values(HubCase{"RecordedRevisions", 200000, 600, 7},
