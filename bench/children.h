@@ -7,6 +7,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ class Server {
     fflush(nullptr);  // the child must not inherit unwritten output
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the benchmark
       freopen((dir + "/server.log").c_str(), "w", stderr);
       freopen("/dev/null", "w", stdout);
       std::vector<std::string> args = {bin,           "--listen",
@@ -127,6 +129,7 @@ class Etcd {
     fflush(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the benchmark
       freopen((dir + "/etcd.log").c_str(), "w", stderr);
       freopen("/dev/null", "w", stdout);
       execl(bin.c_str(), bin.c_str(), "--name", "bench", "--data-dir",
