@@ -1,4 +1,5 @@
 // ila-server: the ILA mapping database and its gRPC API.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -32,6 +33,10 @@ bool WriteFileAtomically(const std::string& path, const std::string& content) {
 
 int main(int argc, char** argv) {
   ila::InitRuntime();
+  // Give freed memory back to the OS beyond 1 MiB at the top of the heap
+  // (glibc's dynamic threshold grows to tens of MiB after large gRPC and
+  // RocksDB buffers and keeps them resident; decision 27).
+  mallopt(M_TRIM_THRESHOLD, 1 << 20);
   CLI::App app{"ila-server: the ILA identifier -> locator mapping database"};
   app.set_version_flag("--version", std::string(ila::Version()));
   app.set_config("--config", "", "read flags from this TOML file");
@@ -49,6 +54,7 @@ int main(int argc, char** argv) {
   int progress_ms = 1000;
   int batch_delay_ms = 10;
   size_t ring_changes = 200000;
+  size_t memtable_mb = 32, cache_mb = 16;
   int keepalive_s = 30;
   app.add_option("--listen", listen,
                  "gRPC address: host:port, or unix:PATH (local agents)")
@@ -97,6 +103,14 @@ int main(int argc, char** argv) {
                  "read from the change log")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{100000000}));
+  app.add_option("--rocksdb-memtable-mb", memtable_mb,
+                 "RocksDB: all memtables together (a full budget flushes)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{4}, size_t{65536}));
+  app.add_option("--rocksdb-cache-mb", cache_mb,
+                 "RocksDB: the block cache (data, index and filter blocks)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{65536}));
   app.add_option("--keepalive-seconds", keepalive_s,
                  "HTTP/2 keepalive ping period (half-open streams are "
                  "dropped 10 s after a ping goes unanswered)")
@@ -119,6 +133,8 @@ int main(int argc, char** argv) {
   options.streams.progress_interval = absl::Milliseconds(progress_ms);
   options.streams.batch_delay = absl::Milliseconds(batch_delay_ms);
   options.streams.ring_max_changes = ring_changes;
+  options.store.memtable_budget_bytes = memtable_mb << 20;
+  options.store.block_cache_bytes = cache_mb << 20;
   options.keepalive_time = absl::Seconds(keepalive_s);
   options.store.retained_revisions = retain;
   options.store.batch_sync_interval = absl::Milliseconds(sync_interval_ms);

@@ -60,6 +60,9 @@ struct RocksDbStoreOptions {
   int64_t retained_revisions = 100000;  // >= 1
   PlannerConfig planner;
   size_t max_group_requests = 1024;
+  // Memory: all memtables together (flushed when full) and the block cache.
+  size_t memtable_budget_bytes = 32 << 20;
+  size_t block_cache_bytes = 16 << 20;
   // How long an unfinished paged List keeps its revision readable.
   absl::Duration list_snapshot_ttl = absl::Seconds(60);
   size_t max_list_snapshots = 64;
