@@ -15,8 +15,11 @@ std::string ResolveServerAddress(const std::string& flag) {
   return "localhost:50051";
 }
 
-std::shared_ptr<grpc::Channel> Dial(const std::string& address) {
-  return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(const std::string& address,
+                                                    const TlsFiles& tls) {
+  auto credentials = ClientCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  return grpc::CreateChannel(address, *credentials);
 }
 
 absl::Status FromGrpc(const grpc::Status& status) {

@@ -8,7 +8,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/tls.h"
 
 namespace grpc {
 class Channel;
@@ -21,8 +23,12 @@ namespace ila::client {
 // localhost:50051.
 std::string ResolveServerAddress(const std::string& flag);
 
-// A plaintext channel to `address` (host:port).
-std::shared_ptr<grpc::Channel> Dial(const std::string& address);
+// A channel to `address` (host:port or unix:PATH): TLS with a client
+// certificate when `tls` is set (docs/security.md), plaintext otherwise.
+// INVALID_ARGUMENT naming the flag when the TLS files are incomplete or
+// unreadable.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(const std::string& address,
+                                                    const TlsFiles& tls = {});
 
 // grpc::Status -> absl::Status (same numeric codes).
 absl::Status FromGrpc(const grpc::Status& status);

@@ -26,6 +26,8 @@ namespace {
 
 struct Globals {
   std::string server;
+  TlsFiles tls;
+  std::shared_ptr<grpc::Channel> channel;
   std::string output = "table";
   double timeout_s = 10;
   bool json() const { return output == "json"; }
@@ -227,7 +229,7 @@ int DoStatus(const Globals& g, v1::MappingService::Stub& stub) {
 }
 
 int DoSubscribers(const Globals& g) {
-  auto stub = v1::Diagnostics::NewStub(Dial(g.server));
+  auto stub = v1::Diagnostics::NewStub(g.channel);
   v1::ListSubscribersResponse resp;
   auto ctx = Context(g);
   grpc::Status s = stub->ListSubscribers(ctx.get(), {}, &resp);
@@ -254,7 +256,7 @@ struct TraceArgs {
 // Prints the hops as their probes finish, in order (like traceroute), then
 // whatever the summary adds; with -o json, the summary as one object.
 int DoTrace(const Globals& g, const TraceArgs& a) {
-  auto channel = Dial(g.server);
+  auto channel = g.channel;
   // Connect first, so that the time printed at the end is the trace's.
   channel->WaitForConnected(
       std::chrono::system_clock::now() +
@@ -419,6 +421,10 @@ int DoWatch(const Globals& g, const WatchArgs& a) {
   }
   SubscriberOptions o;
   o.servers = {g.server};
+  auto credentials = ClientCredentials(g.tls);
+  if (!credentials.ok())
+    return Usage(std::string(credentials.status().message()));
+  o.credentials = *credentials;
   char host[256] = "ilactl";
   gethostname(host, sizeof(host) - 1);
   o.node = a.node.empty() ? absl::StrCat("ilactl-watch@", host) : a.node;
@@ -454,6 +460,10 @@ int Main(int argc, char** argv) {
   app.add_option("--server", g.server,
                  "ila-server address host:port (env ILA_SERVER; default "
                  "localhost:50051)");
+  app.add_option("--ca", g.tls.ca,
+                 "TLS: the CA that signs ila-server's certificate (PEM)");
+  app.add_option("--cert", g.tls.cert, "TLS: this client's certificate (PEM)");
+  app.add_option("--key", g.tls.key, "TLS: this client's private key (PEM)");
   app.add_option("-o,--output", g.output, "table|json")
       ->check(CLI::IsMember({"table", "json"}));
   app.add_option("--timeout", g.timeout_s, "seconds per RPC")
@@ -567,7 +577,13 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   g.server = ResolveServerAddress(g.server);
-  auto stub = v1::MappingService::NewStub(Dial(g.server));
+  auto channel = Dial(g.server, g.tls);
+  if (!channel.ok()) {
+    std::cerr << "ilactl: " << channel.status().message() << "\n";
+    return 2;
+  }
+  g.channel = *channel;
+  auto stub = v1::MappingService::NewStub(g.channel);
   if (*reg_cmd) return DoRegister(g, *stub, reg);
   if (*mv_cmd) return DoMove(g, *stub, mv_task, mv_locator, mv_expect);
   if (*rm_cmd) return DoRemove(g, *stub, rm_task, rm_expect);

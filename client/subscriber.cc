@@ -26,7 +26,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server,
               static_cast<int>(absl::ToInt64Milliseconds(o.max_backoff)));
   if (o.connection_group >= 0)
     args.SetInt("ila.connection_group", o.connection_group);
-  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(),
+  return grpc::CreateCustomChannel(server,
+                                   o.credentials != nullptr
+                                       ? o.credentials
+                                       : grpc::InsecureChannelCredentials(),
                                    args);
 }
 

@@ -27,6 +27,7 @@
 #include "ila/v1/stream.pb.h"
 
 namespace grpc {
+class ChannelCredentials;
 class ClientContext;
 class Channel;
 }  // namespace grpc
@@ -65,6 +66,8 @@ struct SubscriberOptions {
   // (HTTP/2 streams); -1 = gRPC's default sharing. Tests and benchmarks use
   // groups to model many hosts on few sockets.
   int connection_group = -1;
+  // TLS (common/tls.h ClientCredentials); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 struct SubscriberStats {

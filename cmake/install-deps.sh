@@ -11,6 +11,7 @@ PACKAGES=(
   iproute2  # router-sync netns tests drive `ip`
   qemu-system-x86 busybox-static  # the kernel-ILA test VM (tests/kernel/)
   traceroute  # the trace acceptance compares with Debian's traceroute (in the VM)
+  openssl  # deploy/make-test-certs.sh (the mTLS tests)
 )
 
 missing=()

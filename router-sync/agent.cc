@@ -251,6 +251,7 @@ absl::Status SyncAgent::Start() {
   }
   client::SubscriberOptions so;
   so.servers = options_.servers;
+  so.credentials = options_.credentials;
   so.node = options_.name;
   const v1::Hello hello = MakeHello();
   so.role = hello.role();

@@ -47,6 +47,10 @@
 #include "router-sync/reconcile.h"
 #include "router-sync/rtnetlink.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace ila::router_sync {
 
 // Where the agent's kernel state goes: the kernel (netlink) or, for
@@ -78,6 +82,7 @@ enum class AgentRole { kRouter, kHost };
 
 struct AgentOptions {
   std::vector<std::string> servers;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // null: plaintext
   std::string name;
   AgentRole role = AgentRole::kRouter;
   RouteTemplate route;

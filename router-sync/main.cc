@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/runtime.h"
+#include "common/tls.h"
 #include "common/version.h"
 #include "router-sync/agent.h"
 #include "router-sync/checks.h"
@@ -47,6 +48,11 @@ int main(int argc, char** argv) {
   app.add_option("--server", servers,
                  "ila-server address host:port (repeatable; tried in turn)")
       ->capture_default_str();
+  ila::TlsFiles tls;
+  app.add_option("--ca", tls.ca, "TLS: the CA that signs ila-server (PEM)");
+  app.add_option("--cert", tls.cert,
+                 "TLS: this agent's certificate, role router or host (PEM)");
+  app.add_option("--key", tls.key, "TLS: this agent's private key (PEM)");
   app.add_option("--role", role, "router or host")
       ->check(CLI::IsMember({"router", "host"}))
       ->capture_default_str();
@@ -92,6 +98,9 @@ int main(int argc, char** argv) {
   // Flag values, each checked with an error naming the flag.
   AgentOptions o;
   o.servers = servers;
+  auto credentials = ila::ClientCredentials(tls);
+  if (!credentials.ok()) return Fail(credentials.status());
+  o.credentials = *credentials;
   o.name = name;
   o.state_dir = state_dir;
   o.reconcile_interval = absl::Seconds(reconcile_s);

@@ -59,6 +59,14 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen,
                  "gRPC address: host:port, or unix:PATH (local agents)")
       ->capture_default_str();
+  ila::TlsFiles tls;
+  bool allow_plaintext = false;
+  app.add_option("--ca", tls.ca, "TLS: the CA that signs clients (PEM)");
+  app.add_option("--cert", tls.cert, "TLS: this server's certificate (PEM)");
+  app.add_option("--key", tls.key, "TLS: this server's private key (PEM)");
+  app.add_flag("--allow-plaintext", allow_plaintext,
+               "serve plaintext gRPC on a non-loopback address (insecure; "
+               "logged loudly)");
   app.add_option("--data-dir", data_dir, "RocksDB directory")
       ->capture_default_str();
   app.add_option("--sync", sync,
@@ -128,6 +136,8 @@ int main(int argc, char** argv) {
   }
   ila::server::ServerOptions options;
   options.listen = listen;
+  options.tls = tls;
+  options.allow_plaintext = allow_plaintext;
   options.max_apply_operations = max_apply;
   options.store.path = data_dir;
   options.streams.progress_interval = absl::Milliseconds(progress_ms);

@@ -49,11 +49,18 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 MappingServiceImpl::MappingServiceImpl(storage::MappingStore* store,
                                        MappingServiceOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), options_([&] {
+        static const Authorizer kPlaintext(/*tls=*/false);
+        if (options.auth == nullptr) options.auth = &kPlaintext;
+        return std::move(options);
+      }()) {}
 
 grpc::ServerUnaryReactor* MappingServiceImpl::RegisterTask(
     grpc::CallbackServerContext* ctx, const v1::RegisterTaskRequest* req,
     v1::RegisterTaskResponse* resp) {
+  if (auto id = options_.auth->Authorize(*ctx, Action::kWrite); !id.ok()) {
+    return Done(ctx, id.status());
+  }
   return Commit(
       ctx, Single(ToRegisterOp(*req)), [resp](const storage::CommitResult& r) {
         const storage::OperationResult& res = r.results[0];
@@ -67,6 +74,9 @@ grpc::ServerUnaryReactor* MappingServiceImpl::RegisterTask(
 grpc::ServerUnaryReactor* MappingServiceImpl::MoveTask(
     grpc::CallbackServerContext* ctx, const v1::MoveTaskRequest* req,
     v1::MoveTaskResponse* resp) {
+  if (auto id = options_.auth->Authorize(*ctx, Action::kWrite); !id.ok()) {
+    return Done(ctx, id.status());
+  }
   return Commit(ctx, Single(ToMoveOp(*req)),
                 [resp](const storage::CommitResult& r) {
                   const storage::OperationResult& res = r.results[0];
@@ -82,6 +92,9 @@ grpc::ServerUnaryReactor* MappingServiceImpl::MoveTask(
 grpc::ServerUnaryReactor* MappingServiceImpl::UnregisterTask(
     grpc::CallbackServerContext* ctx, const v1::UnregisterTaskRequest* req,
     v1::UnregisterTaskResponse* resp) {
+  if (auto id = options_.auth->Authorize(*ctx, Action::kWrite); !id.ok()) {
+    return Done(ctx, id.status());
+  }
   return Commit(ctx, Single(ToUnregisterOp(*req)),
                 [resp](const storage::CommitResult& r) {
                   ToProto(r.results[0].mapping, resp->mutable_mapping());
@@ -92,6 +105,9 @@ grpc::ServerUnaryReactor* MappingServiceImpl::UnregisterTask(
 grpc::ServerUnaryReactor* MappingServiceImpl::Apply(
     grpc::CallbackServerContext* ctx, const v1::ApplyRequest* req,
     v1::ApplyResponse* resp) {
+  if (auto id = options_.auth->Authorize(*ctx, Action::kWrite); !id.ok()) {
+    return Done(ctx, id.status());
+  }
   return Commit(
       ctx, ToWriteRequest(*req, options_.max_apply_operations),
       [resp](const storage::CommitResult& r) {
@@ -108,6 +124,9 @@ grpc::ServerUnaryReactor* MappingServiceImpl::Apply(
 grpc::ServerUnaryReactor* MappingServiceImpl::Lookup(
     grpc::CallbackServerContext* ctx, const v1::LookupRequest* req,
     v1::LookupResponse* resp) {
+  if (auto id = options_.auth->Authorize(*ctx, Action::kRead); !id.ok()) {
+    return Done(ctx, id.status());
+  }
   absl::StatusOr<storage::LookupResult> r;
   switch (req->key_case()) {
     case v1::LookupRequest::kTask: {
@@ -152,6 +171,9 @@ grpc::ServerUnaryReactor* MappingServiceImpl::Lookup(
 grpc::ServerUnaryReactor* MappingServiceImpl::List(
     grpc::CallbackServerContext* ctx, const v1::ListRequest* req,
     v1::ListResponse* resp) {
+  if (auto id = options_.auth->Authorize(*ctx, Action::kRead); !id.ok()) {
+    return Done(ctx, id.status());
+  }
   auto options =
       ToListOptions(*req, options_.default_page_size, options_.max_page_size);
   if (!options.ok()) return Done(ctx, options.status());
@@ -174,6 +196,9 @@ grpc::ServerUnaryReactor* MappingServiceImpl::List(
 grpc::ServerUnaryReactor* MappingServiceImpl::Status(
     grpc::CallbackServerContext* ctx, const v1::StatusRequest* req,
     v1::StatusResponse* resp) {
+  if (auto id = options_.auth->Authorize(*ctx, Action::kRead); !id.ok()) {
+    return Done(ctx, id.status());
+  }
   auto st = store_->Status();
   if (!st.ok()) return Done(ctx, st.status());
   resp->set_revision(st->revision);

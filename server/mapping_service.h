@@ -6,6 +6,7 @@
 #pragma once
 
 #include "ila/v1/mapping.grpc.pb.h"
+#include "server/auth.h"
 #include "storage/mapping_store.h"
 
 namespace ila::server {
@@ -15,6 +16,7 @@ struct MappingServiceOptions {
   size_t default_page_size = 1000;
   size_t max_page_size = 10000;
   std::string sync_mode = "always";  // reported by Status
+  const Authorizer* auth = nullptr;  // required; outlives the service
 };
 
 class MappingServiceImpl final : public v1::MappingService::CallbackService {

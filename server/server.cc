@@ -44,6 +44,17 @@ void RouteGrpcLogging() {
 
 absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
     ServerOptions options) {
+  // Credentials first: a refused listener must not open the database.
+  if (!options.tls.enabled() && !options.allow_plaintext &&
+      !IsLoopbackListenAddress(options.listen)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "listen: refusing plaintext gRPC on non-loopback address \"",
+        options.listen,
+        "\": give --ca, --cert and --key (mTLS), or --allow-plaintext to "
+        "accept the risk"));
+  }
+  auto credentials = ServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<IlaServer> s(new IlaServer());
   const std::string sync_mode(storage::SyncModeName(options.store.sync_mode));
   options.store.planner.max_operations = options.max_apply_operations;
@@ -57,21 +68,23 @@ absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
     s->store_->Close();
     return st;
   }
-  s->stream_service_ = std::make_unique<MappingStreamImpl>(s->hub_.get());
-  s->diagnostics_service_ =
-      std::make_unique<DiagnosticsImpl>(s->hub_.get(), s->store_.get());
+  s->auth_ = std::make_unique<Authorizer>(options.tls.enabled());
+  s->stream_service_ =
+      std::make_unique<MappingStreamImpl>(s->hub_.get(), s->auth_.get());
+  s->diagnostics_service_ = std::make_unique<DiagnosticsImpl>(
+      s->hub_.get(), s->store_.get(), s->auth_.get());
 
   MappingServiceOptions service_options;
   service_options.max_apply_operations = options.max_apply_operations;
   service_options.sync_mode = sync_mode;
+  service_options.auth = s->auth_.get();
   s->mapping_service_ =
       std::make_unique<MappingServiceImpl>(s->store_.get(), service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &s->port_);
+  builder.AddListeningPort(options.listen, *credentials, &s->port_);
   builder.RegisterService(s->mapping_service_.get());
   builder.RegisterService(s->stream_service_.get());
   builder.RegisterService(s->diagnostics_service_.get());
@@ -96,10 +109,11 @@ absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
                      "\" (address in use, not local, or malformed; want "
                      "host:port or unix:PATH)"));
   }
-  if (!IsLoopbackListenAddress(options.listen)) {
+  if (!options.tls.enabled() && !IsLoopbackListenAddress(options.listen)) {
     ILA_LOG_WARN(
-        "serving plaintext gRPC on non-loopback address {}: anyone who can "
-        "reach it can change mappings",
+        "INSECURE: serving plaintext gRPC on non-loopback address {} "
+        "(--allow-plaintext): anyone who can reach it can change mappings "
+        "and read every task's location; use --ca/--cert/--key",
         options.listen);
   }
   s->server_->GetHealthCheckService()->SetServingStatus(true);

@@ -13,6 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
+#include "server/auth.h"
 #include "server/stream_hub.h"
 #include "storage/rocksdb_store.h"
 
@@ -25,6 +27,11 @@ namespace ila::server {
 
 struct ServerOptions {
   std::string listen = "localhost:50051";  // host:port; port 0 = any
+  // TLS with client certificates and roles (server/auth.h) when set;
+  // plaintext otherwise, refused on a non-loopback address unless
+  // allow_plaintext (then logged loudly).
+  TlsFiles tls;
+  bool allow_plaintext = false;
   storage::RocksDbStoreOptions store;
   size_t max_apply_operations = 10000;
   StreamHubOptions streams;
@@ -55,6 +62,7 @@ class IlaServer {
 
   std::unique_ptr<storage::RocksDbMappingStore> store_;
   std::unique_ptr<StreamHub> hub_;
+  std::unique_ptr<Authorizer> auth_;
   std::unique_ptr<grpc::Service> mapping_service_;
   std::unique_ptr<grpc::Service> stream_service_;
   std::unique_ptr<grpc::Service> diagnostics_service_;

@@ -9,6 +9,21 @@
 namespace ila::server {
 namespace {
 
+// A host certificate subscribes only to its own locators. Locators that do
+// not parse are left to the hub, which names the bad field.
+absl::Status CheckHello(const Identity& who, const v1::Hello& hello) {
+  std::vector<Locator> locators;
+  for (const std::string& text : hello.filter().locators()) {
+    auto l = ParseLocator(text);
+    if (l.ok()) locators.push_back(*l);
+  }
+  if (who.role == Role::kHost &&
+      locators.size() != static_cast<size_t>(hello.filter().locators_size())) {
+    return absl::OkStatus();  // the hub rejects the malformed filter
+  }
+  return CheckSubscription(who, locators);
+}
+
 // One Subscribe stream. Exactly one write in flight; Finish() exactly once,
 // deferred until the write in flight (if any) completes; deletes itself in
 // OnDone after leaving the hub.
@@ -16,8 +31,11 @@ class SubscribeReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public SubscriberSink {
  public:
-  SubscribeReactor(StreamHub* hub, grpc::CallbackServerContext* ctx)
-      : hub_(hub), peer_(ctx->peer()) {
+  SubscribeReactor(StreamHub* hub, const Authorizer* auth,
+                   grpc::CallbackServerContext* ctx)
+      : hub_(hub),
+        peer_(ctx->peer()),
+        identity_(auth->Authorize(*ctx, Action::kSubscribe)) {
     StartRead(&in_);
   }
 
@@ -40,6 +58,9 @@ class SubscribeReactor final
       if (!req.has_hello()) {
         status = absl::InvalidArgumentError(
             "hello: the first message of a stream must be a Hello");
+      } else if (!identity_.ok()) {
+        status = identity_.status();
+      } else if (status = CheckHello(*identity_, req.hello()); !status.ok()) {
       } else {
         auto sub = hub_->Add(req.hello(), peer_, this);
         status = sub.status();
@@ -157,7 +178,8 @@ class SubscribeReactor final
 
   StreamHub* const hub_;
   const std::string peer_;
-  grpc::ByteBuffer in_;  // only the read path touches it
+  const absl::StatusOr<Identity> identity_;  // from the client certificate
+  grpc::ByteBuffer in_;                      // only the read path touches it
   absl::Mutex mu_;
   std::shared_ptr<Subscription> sub_ ABSL_GUARDED_BY(mu_);
   grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);
@@ -171,21 +193,26 @@ class SubscribeReactor final
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 MappingStreamImpl::Subscribe(grpc::CallbackServerContext* ctx) {
-  return new SubscribeReactor(hub_, ctx);
+  return new SubscribeReactor(hub_, auth_, ctx);
 }
 
 grpc::ServerUnaryReactor* DiagnosticsImpl::ListSubscribers(
     grpc::CallbackServerContext* ctx, const v1::ListSubscribersRequest* req,
     v1::ListSubscribersResponse* resp) {
-  *resp = hub_->ListSubscribers();
   auto* reactor = ctx->DefaultReactor();
+  if (auto id = auth_->Authorize(*ctx, Action::kDiagnose); !id.ok()) {
+    reactor->Finish(ToGrpcStatus(id.status()));
+    return reactor;
+  }
+  *resp = hub_->ListSubscribers();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 
 grpc::ServerWriteReactor<v1::TraceEvent>* DiagnosticsImpl::Trace(
     grpc::CallbackServerContext* ctx, const v1::TraceRequest* request) {
-  return StartTrace(ctx, request, store_, hub_);
+  auto id = auth_->Authorize(*ctx, Action::kDiagnose);
+  return StartTrace(ctx, request, store_, hub_, id.status());
 }
 
 }  // namespace ila::server

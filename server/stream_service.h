@@ -7,6 +7,7 @@
 
 #include "ila/v1/diagnostics.grpc.pb.h"
 #include "ila/v1/stream.grpc.pb.h"
+#include "server/auth.h"
 #include "server/stream_hub.h"
 
 namespace ila::server {
@@ -16,18 +17,22 @@ class MappingStreamImpl final
           v1::MappingStream::Service> {
  public:
   // REQUIRES: `hub` outlives the service's streams.
-  explicit MappingStreamImpl(StreamHub* hub) : hub_(hub) {}
+  // REQUIRES: `auth` outlives the service.
+  MappingStreamImpl(StreamHub* hub, const Authorizer* auth)
+      : hub_(hub), auth_(auth) {}
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Subscribe(
       grpc::CallbackServerContext* ctx) override;
 
  private:
   StreamHub* const hub_;
+  const Authorizer* const auth_;
 };
 
 class DiagnosticsImpl final : public v1::Diagnostics::CallbackService {
  public:
-  DiagnosticsImpl(StreamHub* hub, storage::MappingStore* store)
-      : hub_(hub), store_(store) {}
+  DiagnosticsImpl(StreamHub* hub, storage::MappingStore* store,
+                  const Authorizer* auth)
+      : hub_(hub), store_(store), auth_(auth) {}
   grpc::ServerUnaryReactor* ListSubscribers(
       grpc::CallbackServerContext* ctx, const v1::ListSubscribersRequest* req,
       v1::ListSubscribersResponse* resp) override;
@@ -39,6 +44,7 @@ class DiagnosticsImpl final : public v1::Diagnostics::CallbackService {
  private:
   StreamHub* const hub_;
   storage::MappingStore* const store_;
+  const Authorizer* const auth_;
 };
 
 }  // namespace ila::server

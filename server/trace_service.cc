@@ -277,7 +277,8 @@ class FailedReactor final : public grpc::ServerWriteReactor<v1::TraceEvent> {
 
 grpc::ServerWriteReactor<v1::TraceEvent>* StartTrace(
     grpc::CallbackServerContext* ctx, const v1::TraceRequest* request,
-    storage::MappingStore* store, StreamHub* hub) {
+    storage::MappingStore* store, StreamHub* hub, absl::Status refused) {
+  if (!refused.ok()) return new FailedReactor(refused);
   auto session = std::make_unique<TraceSession>(store, hub);
   if (absl::Status s = session->Prepare(*request); !s.ok()) {
     return new FailedReactor(s);

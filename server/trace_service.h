@@ -66,9 +66,11 @@ class TraceSession {
 // The reactor for one Diagnostics.Trace call: the session runs on a thread
 // of its own; events go out one write at a time; a cancelled call stops the
 // probes. At most `kMaxConcurrentTraces` at once (RESOURCE_EXHAUSTED).
+// A non-OK `refused` (the caller's authorization) ends the call with it.
 inline constexpr int kMaxConcurrentTraces = 4;
 grpc::ServerWriteReactor<v1::TraceEvent>* StartTrace(
     grpc::CallbackServerContext* ctx, const v1::TraceRequest* request,
-    storage::MappingStore* store, StreamHub* hub);
+    storage::MappingStore* store, StreamHub* hub,
+    absl::Status refused = absl::OkStatus());
 
 }  // namespace ila::server

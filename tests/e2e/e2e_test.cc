@@ -740,5 +740,79 @@ TEST(EndToEnd, RouterSyncHostRoleTranslatesItsLocator) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << agent.err();
 }
 
+// mTLS with the binaries (docs/security.md): plaintext refused on a
+// non-loopback address; with certificates from deploy/make-test-certs.sh a
+// scheduler writes, an operator may not, a client without certificates
+// cannot connect, and a host agent streams its own locator over TLS.
+TEST(EndToEnd, MutualTlsWithTheBinaries) {
+  testing::TempDir dir;
+  ASSERT_EQ(
+      RunCommand({std::string(ILA_SOURCE_DIR) + "/deploy/make-test-certs.sh",
+                  dir.Sub("certs")},
+                 dir.path())
+          .exit_code,
+      0);
+  auto tls = [&](const std::string& who) {
+    return std::vector<std::string>{"--ca",   dir.Sub("certs/ca.pem"),
+                                    "--cert", dir.Sub("certs/" + who + ".pem"),
+                                    "--key",  dir.Sub("certs/" + who + ".key")};
+  };
+  {
+    ServerProcess plain(dir, dir.Sub("db0"), {}, "[::]:0");
+    EXPECT_FALSE(plain.WaitReady());
+    const int status = plain.proc().Wait();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    EXPECT_THAT(plain.proc().err(),
+                HasSubstr("refusing plaintext gRPC on non-loopback address"));
+  }
+  ServerProcess server(dir, dir.Sub("db"), tls("server"));
+  ASSERT_TRUE(server.WaitReady()) << server.proc().err();
+  // The server's certificate names localhost and 127.0.0.1.
+  const std::string addr = server.address();
+  auto as = [&](const std::string& who, std::vector<std::string> args) {
+    std::vector<std::string> all = tls(who);
+    all.insert(all.end(), args.begin(), args.end());
+    return Ilactl(dir, addr, all);
+  };
+  auto r =
+      as("scheduler", {"task", "register", "a", "--locator", "2001:db8:1::"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = as("operator", {"task", "register", "b", "--locator", "2001:db8:1::"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(r.err, HasSubstr("role operator may not write mappings"));
+  r = as("operator", {"list"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("2001:db8:1:0"));
+  r = Ilactl(dir, addr, {"list"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("UNAVAILABLE"));
+  r = Ilactl(dir, addr, {"--ca", dir.Sub("certs/ca.pem"), "list"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--ca, --cert and --key go together"));
+
+  std::vector<std::string> agent_argv = {kBin + "/ila-router-sync",
+                                         "--dry-run",
+                                         "--server",
+                                         addr,
+                                         "--role",
+                                         "host",
+                                         "--locator",
+                                         "2001:db8:1::",
+                                         "--name",
+                                         "tls-host"};
+  for (const auto& a : tls("host")) agent_argv.push_back(a);
+  Subprocess agent(agent_argv, dir.Sub("host.out"), dir.Sub("host.err"));
+  bool seen = false;
+  for (int i = 0; i < 500 && agent.running() && !seen; ++i) {
+    seen = agent.out().find("ip ila add loc_match 2001:db8:1:0") !=
+           std::string::npos;
+    if (!seen) absl::SleepFor(absl::Milliseconds(20));  // another process
+  }
+  EXPECT_TRUE(seen) << agent.out() << agent.err();
+  agent.Signal(SIGTERM);
+  agent.Wait();
+}
+
 }  // namespace
 }  // namespace ila
