@@ -17,8 +17,10 @@
 #include "common/address.h"
 #include "common/runtime.h"
 #include "common/version.h"
+#include "ila/v1/backup.h"
 #include "ila/v1/diagnostics.grpc.pb.h"
 #include "ila/v1/mapping.grpc.pb.h"
+#include "ila/v1/stream.grpc.pb.h"
 #include "ila/v1/trace_hop.h"
 
 namespace ila::client {
@@ -406,6 +408,64 @@ struct WatchArgs {
   std::string node;
 };
 
+// A backup is the stream's snapshot: one consistent revision, read as an
+// observer, checked (begin and end revisions, count), then written whole.
+int DoSnapshotSave(const Globals& g, const std::string& file) {
+  char host[256] = "ilactl";
+  gethostname(host, sizeof(host) - 1);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(
+                       std::max(g.timeout_s, 600.0) * 1000)));
+  auto stream = v1::MappingStream::NewStub(g.channel)->Subscribe(&ctx);
+  v1::SubscribeRequest hello;
+  hello.mutable_hello()->set_node(absl::StrCat("ilactl-backup@", host));
+  hello.mutable_hello()->set_role(v1::NODE_ROLE_OBSERVER);
+  stream->Write(hello);
+  v1::Backup backup;
+  bool begun = false, ended = false;
+  v1::SubscribeResponse resp;
+  while (!ended && stream->Read(&resp)) {
+    if (resp.has_snapshot_begin()) {
+      begun = true;
+      backup.revision = resp.snapshot_begin().revision();
+      backup.mappings.clear();
+    } else if (resp.has_snapshot_chunk() && begun) {
+      for (auto& m : *resp.mutable_snapshot_chunk()->mutable_mappings()) {
+        backup.mappings.push_back(std::move(m));
+      }
+    } else if (resp.has_snapshot_end() && begun) {
+      if (resp.snapshot_end().revision() != backup.revision ||
+          resp.snapshot_end().mapping_count() !=
+              static_cast<int64_t>(backup.mappings.size())) {
+        std::cerr << "ilactl: the server's snapshot was inconsistent (end "
+                  << resp.snapshot_end().ShortDebugString() << " after "
+                  << backup.mappings.size() << " mappings at revision "
+                  << backup.revision << "); nothing written\n";
+        return 1;
+      }
+      ended = true;
+    }
+  }
+  ctx.TryCancel();
+  grpc::Status s = stream->Finish();
+  if (!ended) {
+    if (s.ok() || s.error_code() == grpc::StatusCode::CANCELLED) {
+      std::cerr << "ilactl: the stream ended before the snapshot did; "
+                   "nothing written\n";
+      return 1;
+    }
+    return Fail(g, s);
+  }
+  if (absl::Status w = v1::WriteBackup(file, backup); !w.ok()) {
+    std::cerr << "ilactl: " << w.message() << "\n";
+    return 1;
+  }
+  std::cout << "saved " << backup.mappings.size() << " mappings at revision "
+            << backup.revision << " to " << file << "\n";
+  return 0;
+}
+
 int DoWatch(const Globals& g, const WatchArgs& a) {
   // SIGINT/SIGTERM end the watch: taken by a thread with sigwait().
   sigset_t signals;
@@ -545,6 +605,16 @@ int Main(int argc, char** argv) {
   watch_cmd->add_option("--node", watch.node,
                         "name shown in `ilactl subscribers`");
 
+  auto* snapshot_cmd =
+      app.add_subcommand("snapshot", "back up the mappings (admin role)");
+  snapshot_cmd->require_subcommand(1);
+  std::string snapshot_file;
+  auto* save_cmd = snapshot_cmd->add_subcommand(
+      "save",
+      "write every mapping of one revision to FILE (restore: ila-server "
+      "--restore FILE --data-dir NEW_DIR)");
+  save_cmd->add_option("FILE", snapshot_file, "the backup file")->required();
+
   TraceArgs trace;
   auto* trace_cmd = app.add_subcommand(
       "trace",
@@ -593,6 +663,7 @@ int Main(int argc, char** argv) {
   if (*subs_cmd) return DoSubscribers(g);
   if (*watch_cmd) return DoWatch(g, watch);
   if (*trace_cmd) return DoTrace(g, trace);
+  if (*save_cmd) return DoSnapshotSave(g, snapshot_file);
   return Usage("no command given; see --help");
 }
 

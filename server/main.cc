@@ -14,6 +14,8 @@
 #include "common/logging.h"
 #include "common/runtime.h"
 #include "common/version.h"
+#include "ila/v1/backup.h"
+#include "server/convert.h"
 #include "server/server.h"
 
 namespace {
@@ -30,6 +32,30 @@ bool WriteFileAtomically(const std::string& path, const std::string& content) {
 }
 
 }  // namespace
+
+// ila-server --restore: the backup into an empty data directory.
+static absl::Status RestoreBackup(
+    const std::string& file, ila::storage::RocksDbStoreOptions store_options) {
+  auto backup = ila::v1::ReadBackup(file);
+  if (!backup.ok()) return backup.status();
+  std::vector<ila::storage::Mapping> mappings;
+  mappings.reserve(backup->mappings.size());
+  for (const auto& m : backup->mappings) {
+    auto mapping = ila::server::FromProto(m);
+    if (!mapping.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("backup \"", file, "\": mapping of task \"", m.task(),
+                       "\": ", mapping.status().message()));
+    }
+    mappings.push_back(*std::move(mapping));
+  }
+  auto store =
+      ila::storage::RocksDbMappingStore::Open(std::move(store_options));
+  if (!store.ok()) return store.status();
+  absl::Status s = (*store)->Restore(backup->revision, mappings);
+  (*store)->Close();
+  return s;
+}
 
 int main(int argc, char** argv) {
   ila::InitRuntime();
@@ -67,6 +93,10 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-plaintext", allow_plaintext,
                "serve plaintext gRPC on a non-loopback address (insecure; "
                "logged loudly)");
+  std::string restore;
+  app.add_option("--restore", restore,
+                 "load a backup (ilactl snapshot save) into the empty "
+                 "--data-dir, then exit");
   app.add_option("--data-dir", data_dir, "RocksDB directory")
       ->capture_default_str();
   app.add_option("--sync", sync,
@@ -162,6 +192,14 @@ int main(int argc, char** argv) {
     return fail(absl::StrCat("--csum-mode: ", csum.status().message()));
   }
   options.store.planner.default_checksum_mode = *csum;
+
+  if (!restore.empty()) {
+    absl::Status s = RestoreBackup(restore, options.store);
+    if (!s.ok()) return fail(std::string(s.message()));
+    std::cout << "ila-server: restored \"" << restore << "\" into " << data_dir
+              << "; start ila-server on it" << std::endl;
+    return 0;
+  }
 
   // Signals are taken by sigwait() below; block them before any thread
   // starts so that every thread inherits the mask.

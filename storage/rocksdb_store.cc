@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -165,6 +166,76 @@ absl::Status RocksDbMappingStore::OpenDb() {
 }
 
 RocksDbMappingStore::~RocksDbMappingStore() { Close(); }
+
+absl::Status RocksDbMappingStore::Restore(
+    int64_t revision, const std::vector<Mapping>& mappings) {
+  absl::MutexLock l(&mu_);  // no group commit can start meanwhile
+  if (committed_.revision != 0 || committed_.mapping_count != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "restore: data directory ", Quoted(options_.path),
+        " is not empty (revision ", committed_.revision, ", ",
+        committed_.mapping_count, " mappings); restore into a new one"));
+  }
+  if (revision < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("restore: revision ", revision, " must be at least 1"));
+  }
+  absl::flat_hash_set<std::string> tasks;
+  absl::flat_hash_set<uint64_t> ids;
+  uint64_t next_sequence = 1;
+  for (const Mapping& m : mappings) {
+    if (!tasks.insert(m.task).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("restore: task ", Quoted(m.task), " appears twice"));
+    }
+    if (!ids.insert(m.identifier.value).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "restore: identifier of task ", Quoted(m.task), " appears twice"));
+    }
+    if (m.mod_revision > revision || m.create_revision > m.mod_revision ||
+        m.create_revision < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("restore: task ", Quoted(m.task), " has revisions ",
+                       m.create_revision, "..", m.mod_revision,
+                       ", not within 1..", revision));
+    }
+    // Allocation continues after the highest LUID sequence in use.
+    if ((m.identifier.value >> 61) == 1) {
+      next_sequence = std::max(
+          next_sequence, (m.identifier.value & kMaxIdentifierSequence) + 1);
+    }
+  }
+  rocksdb::WriteOptions wo;
+  rocksdb::WriteBatch batch;
+  auto flush = [&](bool last) -> absl::Status {
+    wo.sync = last;
+    ILA_RETURN_IF_ERROR(
+        FromRocks(db_->Write(wo, &batch), "restore: writing mappings"));
+    batch.Clear();
+    return absl::OkStatus();
+  };
+  for (const Mapping& m : mappings) {
+    batch.Put(mappings_, EncodeUint64Key(m.identifier.value), EncodeMapping(m));
+    batch.Put(tasks_, m.task, EncodeUint64Key(m.identifier.value));
+    if (batch.Count() >= 20000) ILA_RETURN_IF_ERROR(flush(false));
+  }
+  Meta meta;
+  meta.revision = revision;
+  meta.compacted_revision = revision;
+  meta.next_sequence = next_sequence;
+  meta.mapping_count = static_cast<int64_t>(mappings.size());
+  // The meta goes last, with the sync: a restore cut short leaves revision
+  // 0 (start it again, into a new directory).
+  batch.Put(meta_cf_, kMetaRevision, EncodeUint64Key(meta.revision));
+  batch.Put(meta_cf_, kMetaCompacted, EncodeUint64Key(meta.compacted_revision));
+  batch.Put(meta_cf_, kMetaNextSequence, EncodeUint64Key(meta.next_sequence));
+  batch.Put(meta_cf_, kMetaCount, EncodeUint64Key(meta.mapping_count));
+  ILA_RETURN_IF_ERROR(flush(true));
+  committed_ = meta;
+  ILA_LOG_INFO("restored {} mappings at revision {} into {}", mappings.size(),
+               revision, options_.path);
+  return absl::OkStatus();
+}
 
 void RocksDbMappingStore::Close() {
   {

@@ -91,6 +91,14 @@ class RocksDbMappingStore final : public MappingStore {
 
   SyncMode sync_mode() const { return options_.sync_mode; }
 
+  // Loads `mappings` as the whole state at `revision` into an empty store (a
+  // restore from a backup; docs/reliability.md): FAILED_PRECONDITION when
+  // the store already has a revision, INVALID_ARGUMENT naming the mapping
+  // when two share a task or an identifier or one is newer than `revision`.
+  // The change log starts empty, compacted at `revision`. Synced before it
+  // returns. REQUIRES: nothing Submit()ted yet.
+  absl::Status Restore(int64_t revision, const std::vector<Mapping>& mappings);
+
  private:
   struct Meta {
     int64_t revision = 0;
