@@ -44,6 +44,7 @@ StreamSubscriber::StreamSubscriber(SubscriberOptions options,
   absl::MutexLock l(&mu_);
   applied_ = options_.resume_revision;
   notified_ = options_.resume_revision;
+  history_ = options_.resume_history;
   synced_ = options_.resume_revision > 0;
 }
 
@@ -80,6 +81,11 @@ Replica StreamSubscriber::CopyReplica() {
 SubscriberStats StreamSubscriber::stats() {
   absl::MutexLock l(&mu_);
   return stats_;
+}
+
+uint64_t StreamSubscriber::history() {
+  absl::MutexLock l(&mu_);
+  return history_;
 }
 
 bool StreamSubscriber::WaitForRevision(int64_t revision,
@@ -158,6 +164,7 @@ absl::Status StreamSubscriber::RunOnce(const std::string& server) {
     h->set_role(options_.role);
     *h->mutable_filter() = options_.filter;
     h->set_resume_revision(synced_ ? applied_ : 0);
+    if (synced_) h->set_resume_history(history_);
   }
   auto stream = stub->Subscribe(&ctx);
   absl::Status violation;
@@ -178,6 +185,7 @@ absl::Status StreamSubscriber::RunOnce(const std::string& server) {
     Replica staging;
     bool in_snapshot = false;
     int64_t snapshot_revision = 0;
+    uint64_t snapshot_history = 0;
     std::vector<std::pair<uint64_t, std::optional<v1::Mapping>>> befores;
     while (violation.ok() && stream->Read(&resp)) {
       switch (resp.message_case()) {
@@ -185,6 +193,7 @@ absl::Status StreamSubscriber::RunOnce(const std::string& server) {
           in_snapshot = true;
           staging.clear();
           snapshot_revision = resp.snapshot_begin().revision();
+          snapshot_history = resp.snapshot_begin().history();
           break;
         case v1::SubscribeResponse::kSnapshotChunk:
           if (!in_snapshot) {
@@ -208,6 +217,7 @@ absl::Status StreamSubscriber::RunOnce(const std::string& server) {
             absl::MutexLock l(&mu_);
             replica_.swap(staging);
             applied_ = r;
+            history_ = snapshot_history;
             synced_ = true;
             ++stats_.snapshots;
           }

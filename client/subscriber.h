@@ -59,6 +59,9 @@ struct SubscriberOptions {
   // Resume after this revision on the first connection (0: snapshot). The
   // caller must hold the state of that revision (the replica starts empty).
   int64_t resume_revision = 0;
+  // The history of resume_revision (history() when it was saved); a server
+  // with another history sends a snapshot. 0: unknown.
+  uint64_t resume_history = 0;
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
   absl::Duration keepalive_time = absl::Seconds(30);
@@ -89,6 +92,9 @@ class StreamSubscriber {
 
   int64_t applied_revision();
   bool synced();  // a snapshot or resume point has been applied
+  // The server history applied_revision() belongs to (from the last
+  // snapshot, or resume_history); save it with the revision.
+  uint64_t history();
   Replica CopyReplica();
   SubscriberStats stats();
 
@@ -120,6 +126,7 @@ class StreamSubscriber {
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   Replica replica_ ABSL_GUARDED_BY(mu_);
   int64_t applied_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t history_ ABSL_GUARDED_BY(mu_) = 0;
   // The last revision whose listener callbacks returned (WaitForRevision).
   int64_t notified_ ABSL_GUARDED_BY(mu_) = 0;
   bool synced_ ABSL_GUARDED_BY(mu_) = false;

@@ -237,6 +237,7 @@ absl::Status SyncAgent::LoadState() {
   }
   RebuildDesiredLocked();
   revision_ = saved_revision_ = state.revision();
+  history_ = state.history();
   have_state_ = true;
   stats_.applied_revision = revision_;
   ILA_LOG_INFO("loaded {} mappings at revision {} from {}", mappings_.size(),
@@ -266,6 +267,7 @@ absl::Status SyncAgent::Start() {
       if (!errors.empty()) ILA_LOG_WARN("{}", Summary(errors));
     }
     so.resume_revision = revision_;
+    so.resume_history = history_;
   }
   subscriber_ = std::make_unique<client::StreamSubscriber>(so, this);
   subscriber_->Start();
@@ -349,8 +351,11 @@ void SyncAgent::RebuildDesiredLocked() {
 
 void SyncAgent::OnSnapshot(int64_t revision, const client::Replica& replica) {
   std::vector<std::string> errors;
+  // The subscriber set its history before telling us (its thread).
+  const uint64_t history = subscriber_->history();
   {
     absl::MutexLock l(&mu_);
+    history_ = history;
     mappings_.clear();
     desired_.clear();
     local_tasks_.clear();
@@ -526,6 +531,7 @@ void SyncAgent::SaveLocked(bool force) {
   if (!force && now - last_save_ < options_.save_interval) return;
   v1::SubscriberState state;
   state.set_revision(revision_);
+  state.set_history(history_);
   *state.mutable_hello() = MakeHello();
   for (const auto& [id, m] : mappings_) *state.add_mappings() = m;
   absl::Status s = WriteFileAtomically(options_.state_dir, kStateFile,

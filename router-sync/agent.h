@@ -178,6 +178,7 @@ class SyncAgent final : public client::SubscriberListener {
   absl::Time last_save_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_reconcile_ ABSL_GUARDED_BY(mu_) = absl::Now();
   int64_t saved_revision_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t history_ ABSL_GUARDED_BY(mu_) = 0;  // of revision_
   AgentStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -72,6 +72,7 @@ absl::Status StreamHub::Start() {
     absl::MutexLock l(&mu_);
     latest_revision_ = std::max(latest_revision_, st.revision);
   }
+  history_ = st.history;
   fan_out_ = std::thread([this] { FanOutLoop(); });
   return absl::OkStatus();
 }
@@ -305,6 +306,16 @@ absl::StatusOr<std::shared_ptr<Subscription>> StreamHub::Add(
     sub->connected_since_ = Now();
     sub->last_message_time_ = Now();
     if (hello.resume_revision() == 0) {
+      sub->phase_ = Subscription::Phase::kNeedSnapshot;
+    } else if (hello.resume_history() != 0 &&
+               hello.resume_history() != history_) {
+      // Its revisions are of another database (this one was restored from
+      // a backup, or replaced): the numbers may match, the contents not.
+      ILA_LOG_WARN(
+          "subscriber {} resumes from revision {} of history {:016x}; this "
+          "database's history is {:016x}: sending a snapshot",
+          hello.node(), hello.resume_revision(), hello.resume_history(),
+          history_);
       sub->phase_ = Subscription::Phase::kNeedSnapshot;
     } else if (hello.resume_revision() > known) {
       // The subscriber has seen revisions this server never had (e.g. the
@@ -598,6 +609,7 @@ absl::StatusOr<std::optional<grpc::ByteBuffer>> StreamHub::NextSnapshotMessage(
     sub.snapshot_done_ = false;
     ++sub.snapshots_sent_;
     resp.mutable_snapshot_begin()->set_revision(sub.snapshot_->revision());
+    resp.mutable_snapshot_begin()->set_history(history_);
     return Serialize(resp);
   }
   const size_t chunk_size = options_.snapshot_chunk_mappings;

@@ -208,6 +208,7 @@ class StreamHub final : public storage::CommitObserver {
 
   storage::MappingStore* const store_;
   const StreamHubOptions options_;
+  uint64_t history_ = 0;  // the store's history id; set by Start()
 
   absl::Mutex mu_;
   std::deque<std::shared_ptr<const storage::ChangeSet>> ring_

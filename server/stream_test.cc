@@ -3,6 +3,8 @@
 // where the replica matters.
 #include <grpcpp/grpcpp.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "client/subscriber.h"
 #include "gmock/gmock.h"
@@ -130,7 +132,8 @@ class StreamTest : public ::testing::Test {
         grpc::ClientReaderWriter<v1::SubscribeRequest, v1::SubscribeResponse>>
         stream;
   };
-  std::unique_ptr<Raw> OpenRaw(int64_t resume, v1::Filter filter = {}) {
+  std::unique_ptr<Raw> OpenRaw(int64_t resume, v1::Filter filter = {},
+                               uint64_t history = 0) {
     auto raw = std::make_unique<Raw>();
     raw->ctx.set_deadline(std::chrono::system_clock::now() +
                           std::chrono::seconds(30));
@@ -139,6 +142,7 @@ class StreamTest : public ::testing::Test {
     req.mutable_hello()->set_node("raw-test");
     req.mutable_hello()->set_role(v1::NODE_ROLE_OBSERVER);
     req.mutable_hello()->set_resume_revision(resume);
+    req.mutable_hello()->set_resume_history(history);
     *req.mutable_hello()->mutable_filter() = filter;
     EXPECT_TRUE(raw->stream->Write(req));
     return raw;
@@ -213,6 +217,55 @@ TEST_F(StreamTest, ResumedStreamNeverGoesBack) {
   for (const auto& e : events) EXPECT_GT(e.revision, 5);
   EXPECT_EQ(resumed.stats().snapshots, 0);
   EXPECT_EQ(resumed.stats().violations, 0);
+}
+
+// A database replaced under its subscribers (restored from a backup, or a
+// new one) has a new history: a subscriber resuming from a revision of the
+// old one gets a snapshot even when the new one has reached that revision
+// number; with the new history it gets deltas.
+TEST_F(StreamTest, ResumeFromAnotherHistoryGetsASnapshot) {
+  for (int i = 0; i < 10; ++i) Register(absl::StrCat("old", i), kLocA);
+  uint64_t old_history = 0;
+  {
+    client::StreamSubscriber sub(SubOptions("r1"), nullptr);
+    sub.Start();
+    ASSERT_TRUE(sub.WaitForRevision(10, absl::Seconds(20)));
+    old_history = sub.history();
+    sub.Stop();
+  }
+  ASSERT_NE(old_history, 0u);
+  server_.reset();
+  std::filesystem::remove_all(dir_.Sub("db"));
+  Start();
+  for (int i = 0; i < 12; ++i) Register(absl::StrCat("new", i), kLocA);
+
+  auto raw = OpenRaw(/*resume=*/10, {}, old_history);
+  v1::SubscribeResponse resp;
+  ASSERT_TRUE(raw->stream->Read(&resp));
+  ASSERT_TRUE(resp.has_snapshot_begin()) << resp.ShortDebugString();
+  EXPECT_EQ(resp.snapshot_begin().revision(), 12);
+  const uint64_t new_history = resp.snapshot_begin().history();
+  EXPECT_NE(new_history, old_history);
+  EXPECT_NE(new_history, 0u);
+  raw->ctx.TryCancel();
+
+  auto same = OpenRaw(/*resume=*/10, {}, new_history);
+  ASSERT_TRUE(same->stream->Read(&resp));
+  ASSERT_TRUE(resp.has_updates()) << resp.ShortDebugString();
+  EXPECT_EQ(resp.updates().updates(0).revision(), 11);
+  same->ctx.TryCancel();
+
+  // The client library sends the history it saved.
+  client::SubscriberOptions o = SubOptions("r2");
+  o.resume_revision = 10;
+  o.resume_history = old_history;
+  Recorder rec;
+  client::StreamSubscriber resumed(o, &rec);
+  resumed.Start();
+  ASSERT_TRUE(resumed.WaitForRevision(12, absl::Seconds(20)));
+  EXPECT_EQ(resumed.stats().snapshots, 1);
+  EXPECT_EQ(resumed.history(), new_history);
+  EXPECT_EQ(resumed.CopyReplica().size(), 12u);
 }
 
 TEST_F(StreamTest, ResumePastCompactionGetsASnapshot) {

@@ -1,6 +1,7 @@
 #include "storage/rocksdb_store.h"
 
 #include <algorithm>
+#include <random>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,15 @@ constexpr char kMetaCompacted[] = "compacted_revision";
 constexpr char kMetaNextSequence[] = "next_sequence";
 constexpr char kMetaCount[] = "mapping_count";
 constexpr char kMetaFormat[] = "format_version";
+constexpr char kMetaHistory[] = "history_id";
+
+// A new history id: random and never 0 (0 means "unknown" on the wire).
+uint64_t NewHistory() {
+  std::random_device rd;
+  uint64_t h = 0;
+  while (h == 0) h = (uint64_t{rd()} << 32) ^ rd();
+  return h;
+}
 constexpr uint64_t kFormatVersion = 1;
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
@@ -156,12 +166,28 @@ absl::Status RocksDbMappingStore::OpenDb() {
           "; this build reads ", kFormatVersion));
     }
   }
+  std::string history;
+  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaHistory, &history);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    const uint64_t h = NewHistory();
+    ILA_RETURN_IF_ERROR(
+        FromRocks(db_->Put(wo, meta_cf_, kMetaHistory, EncodeUint64Key(h)),
+                  "writing the history id"));
+    history_ = h;
+  } else {
+    ILA_RETURN_IF_ERROR(FromRocks(s, "reading the history id"));
+    ILA_ASSIGN_OR_RETURN(uint64_t h, DecodeUint64Key(history));
+    history_ = h;
+  }
   ILA_ASSIGN_OR_RETURN(committed_, ReadMeta(nullptr));
   ILA_LOG_INFO(
       "mapping store open at {}: revision {}, {} mappings, compacted "
-      "revision {}, sync={}",
+      "revision {}, history {:016x}, sync={}",
       options_.path, committed_.revision, committed_.mapping_count,
-      committed_.compacted_revision, SyncModeName(options_.sync_mode));
+      committed_.compacted_revision, history_.load(),
+      SyncModeName(options_.sync_mode));
   return absl::OkStatus();
 }
 
@@ -230,8 +256,13 @@ absl::Status RocksDbMappingStore::Restore(
   batch.Put(meta_cf_, kMetaCompacted, EncodeUint64Key(meta.compacted_revision));
   batch.Put(meta_cf_, kMetaNextSequence, EncodeUint64Key(meta.next_sequence));
   batch.Put(meta_cf_, kMetaCount, EncodeUint64Key(meta.mapping_count));
+  // A new history: subscribers that saw revisions of the old database
+  // resync from a snapshot instead of trusting their revision numbers.
+  const uint64_t history = NewHistory();
+  batch.Put(meta_cf_, kMetaHistory, EncodeUint64Key(history));
   ILA_RETURN_IF_ERROR(flush(true));
   committed_ = meta;
+  history_ = history;
   ILA_LOG_INFO("restored {} mappings at revision {} into {}", mappings.size(),
                revision, options_.path);
   return absl::OkStatus();
@@ -573,8 +604,8 @@ absl::StatusOr<ListPage> RocksDbMappingStore::List(const ListOptions& options) {
 absl::StatusOr<StoreStatus> RocksDbMappingStore::Status() {
   rocksdb::ManagedSnapshot snap(db_);
   ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap.snapshot()));
-  return StoreStatus{meta.revision, meta.compacted_revision,
-                     meta.mapping_count};
+  return StoreStatus{meta.revision, meta.compacted_revision, meta.mapping_count,
+                     history_.load()};
 }
 
 absl::StatusOr<std::vector<ChangeSet>> RocksDbMappingStore::ReadChanges(

@@ -26,6 +26,7 @@
 // reads (the server stops its RPCs first).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -95,8 +96,9 @@ class RocksDbMappingStore final : public MappingStore {
   // restore from a backup; docs/reliability.md): FAILED_PRECONDITION when
   // the store already has a revision, INVALID_ARGUMENT naming the mapping
   // when two share a task or an identifier or one is newer than `revision`.
-  // The change log starts empty, compacted at `revision`. Synced before it
-  // returns. REQUIRES: nothing Submit()ted yet.
+  // The change log starts empty, compacted at `revision`, and the store
+  // gets a new history id. Synced before it returns. REQUIRES: nothing
+  // Submit()ted yet.
   absl::Status Restore(int64_t revision, const std::vector<Mapping>& mappings);
 
  private:
@@ -137,6 +139,8 @@ class RocksDbMappingStore final : public MappingStore {
   rocksdb::ColumnFamilyHandle* tasks_ = nullptr;
   rocksdb::ColumnFamilyHandle* changes_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+
+  std::atomic<uint64_t> history_{0};  // StoreStatus::history
 
   // Owned by the writer thread (and Open before it starts).
   Meta committed_;

@@ -116,6 +116,9 @@ struct StoreStatus {
   int64_t revision = 0;
   int64_t compacted_revision = 0;  // the change log holds (compacted, revision]
   int64_t mapping_count = 0;
+  // Random, new for every database and every restore: revisions of two
+  // histories are not comparable.
+  uint64_t history = 0;
 };
 
 }  // namespace ila::storage
