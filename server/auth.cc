@@ -132,6 +132,16 @@ absl::Status CheckSubscription(const Identity& who,
 
 absl::StatusOr<Identity> Authorizer::Authorize(
     const grpc::ServerContextBase& ctx, Action action) const {
+  auto id = Identify(ctx, action);
+  if (id.ok() && limits_ != nullptr) {
+    absl::Status admitted = limits_->AdmitRequest(ClientLimits::ClientOf(ctx));
+    if (!admitted.ok()) return admitted;
+  }
+  return id;
+}
+
+absl::StatusOr<Identity> Authorizer::Identify(
+    const grpc::ServerContextBase& ctx, Action action) const {
   if (!tls_) return Identity{};  // plaintext: loopback or explicitly allowed
   std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
   if (auth == nullptr || !auth->IsPeerAuthenticated()) {

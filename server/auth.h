@@ -13,7 +13,7 @@
 //   diagnose  (ListSubscribers, Trace):           operator, admin
 // A host may subscribe only with a locator filter inside its certificate's
 // locators (CheckSubscription). Without TLS (plaintext: loopback or
-// --allow-plaintext) every caller is admin.
+// --allow-plaintext) every caller is admin. Rate limits apply either way.
 //
 // Thread-safety: Authorizer is immutable after construction; the functions
 // are pure.
@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "common/address.h"
+#include "server/limits.h"
 
 namespace grpc {
 class ServerContextBase;
@@ -55,16 +56,25 @@ absl::StatusOr<Identity> IdentityFromUris(absl::Span<const std::string> uris);
 absl::Status CheckSubscription(const Identity& who,
                                absl::Span<const Locator> filter_locators);
 
+// Admits a call: the role (above), then the client's request rate
+// (server/limits.h) when `limits` is given.
 class Authorizer {
  public:
   // `tls`: whether the listener is TLS with client certificates.
-  explicit Authorizer(bool tls) : tls_(tls) {}
+  // REQUIRES: `limits` (may be null) outlives the Authorizer.
+  explicit Authorizer(bool tls, ClientLimits* limits = nullptr)
+      : tls_(tls), limits_(limits) {}
   bool tls() const { return tls_; }
+  ClientLimits* limits() const { return limits_; }
   absl::StatusOr<Identity> Authorize(const grpc::ServerContextBase& ctx,
                                      Action action) const;
 
  private:
+  absl::StatusOr<Identity> Identify(const grpc::ServerContextBase& ctx,
+                                    Action action) const;
+
   const bool tls_;
+  ClientLimits* const limits_;
 };
 
 }  // namespace ila::server

@@ -98,7 +98,7 @@ absl::StatusOr<storage::WriteRequest> ToWriteRequest(
     return absl::InvalidArgumentError("operations: empty; nothing to apply");
   }
   if (n > max_operations) {
-    return absl::InvalidArgumentError(
+    return absl::ResourceExhaustedError(
         absl::StrCat("operations: ", n, " operations exceed the limit of ",
                      max_operations, " per Apply (--max-apply-operations)"));
   }

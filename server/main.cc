@@ -149,6 +149,22 @@ int main(int argc, char** argv) {
                  "RocksDB: the block cache (data, index and filter blocks)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{65536}));
+  ila::server::ClientLimitOptions limits;
+  size_t max_message_bytes = 4 << 20;
+  app.add_option("--max-streams-per-client", limits.max_streams_per_client,
+                 "concurrent Subscribe streams of one client (certificate, "
+                 "or IP address in plaintext)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--max-requests-per-second", limits.max_requests_per_second,
+                 "requests per second of one client (a second's worth may "
+                 "come at once)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e9));
+  app.add_option("--max-message-bytes", max_message_bytes,
+                 "largest request accepted")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{4096}, size_t{1} << 30));
   app.add_option("--keepalive-seconds", keepalive_s,
                  "HTTP/2 keepalive ping period (half-open streams are "
                  "dropped 10 s after a ping goes unanswered)")
@@ -168,6 +184,8 @@ int main(int argc, char** argv) {
   options.listen = listen;
   options.tls = tls;
   options.allow_plaintext = allow_plaintext;
+  options.limits = limits;
+  options.max_message_bytes = max_message_bytes;
   options.max_apply_operations = max_apply;
   options.store.path = data_dir;
   options.streams.progress_interval = absl::Milliseconds(progress_ms);

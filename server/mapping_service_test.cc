@@ -242,7 +242,7 @@ TEST_F(MappingServiceTest, ApplyIsAtomic) {
   }
   grpc::ClientContext ctx;
   grpc::Status s = stub_->Apply(&ctx, big, &resp);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s.error_message(),
               HasSubstr("101 operations exceed the limit of 100"));
 }

@@ -68,7 +68,9 @@ absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
     s->store_->Close();
     return st;
   }
-  s->auth_ = std::make_unique<Authorizer>(options.tls.enabled());
+  s->limits_ = std::make_unique<ClientLimits>(options.limits);
+  s->auth_ =
+      std::make_unique<Authorizer>(options.tls.enabled(), s->limits_.get());
   s->stream_service_ =
       std::make_unique<MappingStreamImpl>(s->hub_.get(), s->auth_.get());
   s->diagnostics_service_ = std::make_unique<DiagnosticsImpl>(
@@ -85,6 +87,8 @@ absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, *credentials, &s->port_);
+  // Bigger requests are refused (RESOURCE_EXHAUSTED) before they are read.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.RegisterService(s->mapping_service_.get());
   builder.RegisterService(s->stream_service_.get());
   builder.RegisterService(s->diagnostics_service_.get());

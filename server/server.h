@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "common/tls.h"
 #include "server/auth.h"
+#include "server/limits.h"
 #include "server/stream_hub.h"
 #include "storage/rocksdb_store.h"
 
@@ -32,6 +33,8 @@ struct ServerOptions {
   // allow_plaintext (then logged loudly).
   TlsFiles tls;
   bool allow_plaintext = false;
+  ClientLimitOptions limits;
+  size_t max_message_bytes = 4 << 20;  // --max-message-bytes
   storage::RocksDbStoreOptions store;
   size_t max_apply_operations = 10000;
   StreamHubOptions streams;
@@ -62,6 +65,7 @@ class IlaServer {
 
   std::unique_ptr<storage::RocksDbMappingStore> store_;
   std::unique_ptr<StreamHub> hub_;
+  std::unique_ptr<ClientLimits> limits_;
   std::unique_ptr<Authorizer> auth_;
   std::unique_ptr<grpc::Service> mapping_service_;
   std::unique_ptr<grpc::Service> stream_service_;

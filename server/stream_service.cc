@@ -35,7 +35,13 @@ class SubscribeReactor final
                    grpc::CallbackServerContext* ctx)
       : hub_(hub),
         peer_(ctx->peer()),
-        identity_(auth->Authorize(*ctx, Action::kSubscribe)) {
+        identity_(auth->Authorize(*ctx, Action::kSubscribe)),
+        limits_(auth->limits()) {
+    if (identity_.ok() && limits_ != nullptr) {
+      client_ = ClientLimits::ClientOf(*ctx);
+      stream_slot_ = limits_->AcquireStream(client_);
+      holds_slot_ = stream_slot_.ok();
+    }
     StartRead(&in_);
   }
 
@@ -60,6 +66,8 @@ class SubscribeReactor final
             "hello: the first message of a stream must be a Hello");
       } else if (!identity_.ok()) {
         status = identity_.status();
+      } else if (!stream_slot_.ok()) {
+        status = stream_slot_;
       } else if (status = CheckHello(*identity_, req.hello()); !status.ok()) {
       } else {
         auto sub = hub_->Add(req.hello(), peer_, this);
@@ -138,6 +146,7 @@ class SubscribeReactor final
       sub = sub_;
     }
     if (sub != nullptr) hub_->Remove(sub);
+    if (holds_slot_) limits_->ReleaseStream(client_);
     delete this;
   }
 
@@ -179,7 +188,11 @@ class SubscribeReactor final
   StreamHub* const hub_;
   const std::string peer_;
   const absl::StatusOr<Identity> identity_;  // from the client certificate
-  grpc::ByteBuffer in_;                      // only the read path touches it
+  ClientLimits* const limits_;
+  std::string client_;
+  absl::Status stream_slot_;  // why the client may not open another stream
+  bool holds_slot_ = false;   // released in OnDone
+  grpc::ByteBuffer in_;       // only the read path touches it
   absl::Mutex mu_;
   std::shared_ptr<Subscription> sub_ ABSL_GUARDED_BY(mu_);
   grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);

@@ -225,7 +225,7 @@ absl::StatusOr<PlannedRequest> PlanRequest(const WriteRequest& request,
     return absl::InvalidArgumentError("operations: empty; nothing to apply");
   }
   if (ops.size() > config.max_operations) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    return absl::ResourceExhaustedError(absl::StrCat(
         "operations: ", ops.size(), " operations exceed the limit of ",
         config.max_operations));
   }

@@ -133,7 +133,7 @@ TEST_F(PlannerTest, RejectsInvalidOperations) {
   EXPECT_THAT(Run({}).status().message(), HasSubstr("operations: empty"));
   config_.max_operations = 2;
   auto big = Run({Reg("a"), Reg("b"), Reg("c")}, true);
-  EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(big.status().message(),
               HasSubstr("3 operations exceed the limit of 2"));
 }
