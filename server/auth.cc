@@ -134,7 +134,8 @@ absl::StatusOr<Identity> Authorizer::Authorize(
     const grpc::ServerContextBase& ctx, Action action) const {
   auto id = Identify(ctx, action);
   if (id.ok() && limits_ != nullptr) {
-    absl::Status admitted = limits_->AdmitRequest(ClientLimits::ClientOf(ctx));
+    absl::Status admitted =
+        limits_->AdmitRequest(ClientLimits::ClientOf(ctx, tls_));
     if (!admitted.ok()) return admitted;
   }
   return id;

@@ -17,8 +17,10 @@ ClientLimits::ClientLimits(ClientLimitOptions options)
         return std::move(options);
       }()) {}
 
-std::string ClientLimits::ClientOf(const grpc::ServerContextBase& ctx) {
-  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+std::string ClientLimits::ClientOf(const grpc::ServerContextBase& ctx,
+                                   bool tls) {
+  std::shared_ptr<const grpc::AuthContext> auth;
+  if (tls) auth = ctx.auth_context();
   if (auth != nullptr && auth->IsPeerAuthenticated()) {
     std::string key = "cert:";
     for (const auto& v :

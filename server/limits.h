@@ -36,7 +36,9 @@ class ClientLimits {
 
   // Who the call is from: "cert:<SAN URIs>" with a verified certificate,
   // else "ip:<address>" (the port is left out: one host is one client).
-  static std::string ClientOf(const grpc::ServerContextBase& ctx);
+  // `tls`: whether the listener verifies client certificates (without it,
+  // the certificate is not looked up).
+  static std::string ClientOf(const grpc::ServerContextBase& ctx, bool tls);
 
   // One request (a unary RPC or a stream's start): OK, or RESOURCE_EXHAUSTED
   // when the client's token bucket is empty.

@@ -38,7 +38,7 @@ class SubscribeReactor final
         identity_(auth->Authorize(*ctx, Action::kSubscribe)),
         limits_(auth->limits()) {
     if (identity_.ok() && limits_ != nullptr) {
-      client_ = ClientLimits::ClientOf(*ctx);
+      client_ = ClientLimits::ClientOf(*ctx, auth->tls());
       stream_slot_ = limits_->AcquireStream(client_);
       holds_slot_ = stream_slot_.ok();
     }
