@@ -1,14 +1,18 @@
 #include "storage/rocksdb_store.h"
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <random>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/options.h"
 #include "rocksdb/snapshot.h"
 #include "rocksdb/table.h"
@@ -49,6 +53,35 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
 }
 
 std::string Quoted(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
+
+// RocksDB's own messages go to ila-server's log (stderr, the journal), not
+// to a LOG file in the data directory: with the disk full, Debian's RocksDB
+// (built with assertions) aborted the process on the next line of its LOG
+// file after a failed write to it (found by DiskFullTest).
+class RocksLogger final : public rocksdb::Logger {
+ public:
+  RocksLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format,
+            va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    vsnprintf(buf, sizeof(buf), format, ap);
+    // Creating a new database, RocksDB first reports the missing directory.
+    if (absl::StrContains(buf, "Error when reading") &&
+        absl::StrContains(buf, "dir NotFound")) {
+      return;
+    }
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+      ILA_LOG_ERROR("rocksdb: {}", buf);
+    } else {
+      ILA_LOG_WARN("rocksdb: {}", buf);
+    }
+  }
+};
 
 }  // namespace
 
@@ -118,6 +151,7 @@ absl::Status RocksDbMappingStore::OpenDb() {
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.IncreaseParallelism(2);
+  db_options.info_log = std::make_shared<RocksLogger>();
   // Memory is bounded and shared (decision 27): every memtable counts
   // against one budget (a full budget flushes the largest), and data, index
   // and filter blocks share one cache.
@@ -400,6 +434,27 @@ void RocksDbMappingStore::SyncWal() {
 }
 
 void RocksDbMappingStore::CommitGroup(std::vector<Pending>& group) {
+  if (needs_resume_) {
+    // The last write failed (disk full, I/O error) and RocksDB stopped
+    // writing; try to resume before each group, so that writes work again
+    // as soon as the cause is gone. Until then every write fails saying so.
+    // Busy: RocksDB is recovering by itself (it does for a full disk);
+    // the write below then succeeds once that is done, or fails again.
+    const rocksdb::Status r = db_->Resume();
+    absl::Status resumed = r.IsBusy()
+                               ? absl::OkStatus()
+                               : FromRocks(r,
+                                           "storage is refusing writes since a "
+                                           "failed write");
+    if (!resumed.ok()) {
+      const absl::Status error = absl::UnavailableError(resumed.message());
+      for (Pending& p : group) p.done(error);
+      return;
+    }
+    needs_resume_ = false;
+    ILA_LOG_WARN("storage resumed at revision {}; trying writes again",
+                 committed_.revision);
+  }
   DbReader base(this);
   OverlayReader overlay(&base);
   Meta state = committed_;
@@ -480,6 +535,7 @@ void RocksDbMappingStore::CommitGroup(std::vector<Pending>& group) {
                           " failed; nothing of it was committed"));
       error = absl::UnavailableError(error.message());
       ILA_LOG_ERROR("{}", error.message());
+      needs_resume_ = true;
       // Results planned against the lost writes are void too.
       for (auto& r : results) r = error;
       change_sets.clear();

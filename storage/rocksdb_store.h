@@ -16,7 +16,9 @@
 //   kNone:   the WAL is written, never fsynced by us: survives a process
 //            crash; power loss may lose whatever the OS had not written.
 // If the write fails, every request of the group fails with UNAVAILABLE and
-// nothing of the group is committed.
+// nothing of the group is committed; RocksDB then refuses writes, and each
+// later group first tries DB::Resume(), so writes work again once the cause
+// (a full disk) is gone. Reads and streams go on meanwhile.
 //
 // The change log keeps the last `retained_revisions` revisions; older change
 // sets are removed with DeleteRange in the same batch and the compacted
@@ -145,6 +147,7 @@ class RocksDbMappingStore final : public MappingStore {
   // Owned by the writer thread (and Open before it starts).
   Meta committed_;
   bool unsynced_ = false;
+  bool needs_resume_ = false;  // a write failed: DB::Resume() before the next
   absl::Time last_sync_;
 
   absl::Mutex mu_;
