@@ -1,8 +1,5 @@
 #include "router-sync/agent.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 #include <ostream>
@@ -11,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "ila/v1/mapping.pb.h"
 #include "ila/v1/stream.pb.h"
@@ -111,46 +109,6 @@ class DryRunBackend final : public KernelBackend {
   DesiredRoutes routes_;
   absl::btree_map<std::pair<uint64_t, int32_t>, IlaXlatEntry> xlat_;
 };
-
-// Writes `data` to dir/name atomically: a temporary file, fsync, rename,
-// fsync of the directory.
-absl::Status WriteFileAtomically(const std::string& dir,
-                                 const std::string& name,
-                                 const std::string& data) {
-  const std::string path = absl::StrCat(dir, "/", name);
-  const std::string tmp = path + ".tmp";
-  const int fd =
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("creating ", tmp, ": ", strerror(errno)));
-  }
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      const int err = errno;
-      close(fd);
-      return absl::UnavailableError(
-          absl::StrCat("writing ", tmp, ": ", strerror(err)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("syncing ", tmp, ": ", strerror(errno)));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("renaming ", tmp, " to ", path, ": ", strerror(errno)));
-  }
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)fsync(dfd);
-    close(dfd);
-  }
-  return absl::OkStatus();
-}
 
 std::string Summary(const std::vector<std::string>& errors) {
   std::string out =
@@ -534,8 +492,9 @@ void SyncAgent::SaveLocked(bool force) {
   state.set_history(history_);
   *state.mutable_hello() = MakeHello();
   for (const auto& [id, m] : mappings_) *state.add_mappings() = m;
-  absl::Status s = WriteFileAtomically(options_.state_dir, kStateFile,
-                                       state.SerializeAsString());
+  absl::Status s =
+      WriteFileAtomically(absl::StrCat(options_.state_dir, "/", kStateFile),
+                          state.SerializeAsString());
   last_save_ = now;
   if (!s.ok()) {
     ILA_LOG_WARN("saving the state: {}", s.message());

@@ -4,13 +4,13 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/address.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/runtime.h"
 #include "common/version.h"
@@ -20,22 +20,9 @@
 
 namespace {
 
-// Writes `content` to `path` atomically (temp file + rename).
-bool WriteFileAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    if (!out.good()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-}  // namespace
-
 // ila-server --restore: the backup into an empty data directory.
-static absl::Status RestoreBackup(
-    const std::string& file, ila::storage::RocksDbStoreOptions store_options) {
+absl::Status RestoreBackup(const std::string& file,
+                           ila::storage::RocksDbStoreOptions store_options) {
   auto backup = ila::v1::ReadBackup(file);
   if (!backup.ok()) return backup.status();
   std::vector<ila::storage::Mapping> mappings;
@@ -56,6 +43,8 @@ static absl::Status RestoreBackup(
   (*store)->Close();
   return s;
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   ila::InitRuntime();
@@ -231,7 +220,9 @@ int main(int argc, char** argv) {
   auto server = ila::server::IlaServer::Start(options);
   if (!server.ok()) return fail(std::string(server.status().message()));
   if (!port_file.empty() &&
-      !WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"))) {
+      !ila::WriteFileAtomically(port_file,
+                                absl::StrCat((*server)->port(), "\n"))
+           .ok()) {
     (*server)->Shutdown();
     return fail(absl::StrCat("--port-file: cannot write \"", port_file, "\""));
   }

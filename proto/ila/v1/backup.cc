@@ -1,10 +1,5 @@
 #include "ila/v1/backup.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/files.h"
 
 namespace ila::v1 {
 namespace {
@@ -108,39 +104,9 @@ absl::StatusOr<Backup> DecodeBackup(const std::string& bytes) {
 }
 
 absl::Status WriteBackup(const std::string& path, const Backup& backup) {
-  const std::string bytes = EncodeBackup(backup);
-  const std::string tmp = path + ".tmp";
-  const int fd =
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("backup: cannot create \"", tmp, "\": ", strerror(errno)));
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = errno;
-      close(fd);
-      unlink(tmp.c_str());
-      return absl::UnavailableError(
-          absl::StrCat("backup: writing \"", tmp, "\": ", strerror(e)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    const int e = errno;
-    unlink(tmp.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("backup: syncing \"", tmp, "\": ", strerror(e)));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    unlink(tmp.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("backup: renaming to \"", path, "\": ", strerror(e)));
-  }
+  absl::Status s = WriteFileAtomically(path, EncodeBackup(backup));
+  if (!s.ok())
+    return absl::UnavailableError(absl::StrCat("backup: ", s.message()));
   return absl::OkStatus();
 }
 
