@@ -32,6 +32,20 @@ inline std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Resident memory of a process, in bytes (0 when unknown).
+inline int64_t RssOf(pid_t pid) {
+  for (absl::string_view line :
+       absl::StrSplit(ReadFile(absl::StrCat("/proc/", pid, "/status")), '\n')) {
+    if (absl::ConsumePrefix(&line, "VmRSS:")) {
+      int64_t kb = 0;
+      (void)absl::SimpleAtoi(
+          absl::StripSuffix(absl::StripAsciiWhitespace(line), " kB"), &kb);
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
+
 // ila-server as a child process; killed when destroyed. `extra` flags
 // are appended.
 class Server {
@@ -79,18 +93,7 @@ class Server {
   }
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
   // Resident memory in bytes.
-  int64_t Rss() const {
-    for (absl::string_view line : absl::StrSplit(
-             ReadFile(absl::StrCat("/proc/", pid_, "/status")), '\n')) {
-      if (absl::ConsumePrefix(&line, "VmRSS:")) {
-        int64_t kb = 0;
-        (void)absl::SimpleAtoi(
-            absl::StripSuffix(absl::StripAsciiWhitespace(line), " kB"), &kb);
-        return kb * 1024;
-      }
-    }
-    return 0;
-  }
+  int64_t Rss() const { return RssOf(pid_); }
 
  private:
   pid_t pid_ = -1;
@@ -157,19 +160,5 @@ class Etcd {
   int client_port_ = 0;
   std::string log_;
 };
-
-// Resident memory of a process, in bytes (0 when unknown).
-inline int64_t RssOf(pid_t pid) {
-  for (absl::string_view line :
-       absl::StrSplit(ReadFile(absl::StrCat("/proc/", pid, "/status")), '\n')) {
-    if (absl::ConsumePrefix(&line, "VmRSS:")) {
-      int64_t kb = 0;
-      (void)absl::SimpleAtoi(
-          absl::StripSuffix(absl::StripAsciiWhitespace(line), " kB"), &kb);
-      return kb * 1024;
-    }
-  }
-  return 0;
-}
 
 }  // namespace ila::bench
