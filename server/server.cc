@@ -4,12 +4,14 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/version.h"
 #include "server/mapping_service.h"
+#include "server/parse_errors.h"
 #include "server/stream_service.h"
 
 namespace ila::server {
@@ -89,6 +91,13 @@ absl::StatusOr<std::unique_ptr<IlaServer>> IlaServer::Start(
   builder.AddListeningPort(options.listen, *credentials, &s->port_);
   // Bigger requests are refused (RESOURCE_EXHAUSTED) before they are read.
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  // A request that does not parse gets INVALID_ARGUMENT naming the field.
+  InstallProtobufLogHandler();
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(MakeParseErrorInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(s->mapping_service_.get());
   builder.RegisterService(s->stream_service_.get());
   builder.RegisterService(s->diagnostics_service_.get());

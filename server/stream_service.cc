@@ -4,6 +4,7 @@
 
 #include "common/logging.h"
 #include "server/mapping_service.h"
+#include "server/parse_errors.h"
 #include "server/trace_service.h"
 
 namespace ila::server {
@@ -51,12 +52,13 @@ class SubscribeReactor final
       return;
     }
     v1::SubscribeRequest req;
+    TakeUtf8ErrorField();  // only this parse's finding counts
     grpc::Status parsed =
         grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&in_,
                                                                      &req);
     if (!parsed.ok()) {
       Terminate(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "request: not a SubscribeRequest"));
+                             ParseErrorMessage(TakeUtf8ErrorField())));
       return;
     }
     absl::Status status;

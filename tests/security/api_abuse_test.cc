@@ -185,14 +185,18 @@ TEST(ApiAbuse, MalformedRequestsGetErrorsAndChangeNothing) {
       v1::ListResponse resp;
       definite(stub->List(ctx().get(), l, &resp), "bad page token");
       // Invalid UTF-8 in a string field fails protobuf parsing inside gRPC,
-      // before any handler: refused (gRPC 1.51's callback API answers
-      // UNIMPLEMENTED with no message; docs/security.md), nothing written.
+      // before any handler: INVALID_ARGUMENT naming the field
+      // (server/parse_errors.h), nothing written.
       v1::RegisterTaskRequest r;
       r.set_task(std::string("caf\xc3", 4));
       r.set_locator("2001:db8:1::");
       v1::RegisterTaskResponse rr;
       grpc::Status s = stub->RegisterTask(ctx().get(), r, &rr);
-      EXPECT_FALSE(s.ok()) << "invalid UTF-8 accepted";
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+          << s.error_message();
+      EXPECT_THAT(s.error_message(),
+                  HasSubstr("task: not valid UTF-8 (field "
+                            "ila.v1.RegisterTaskRequest.task"));
       v1::LookupRequest lk;
       lk.set_identifier("not-an-identifier");
       v1::LookupResponse lr;
