@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/children.h"
+#include "bench/tls_flags.h"
 #include "client/format.h"
 #include "client/subscriber.h"
 #include "common/address.h"
@@ -83,11 +84,16 @@ std::string LocatorText(int i) {
       ila::Locator{0x20010db800000000 | static_cast<uint64_t>(i % 4096)});
 }
 
-std::shared_ptr<grpc::Channel> Dial(const std::string& address) {
+// --ca/--cert/--key: ila-server over mTLS (etcd stays plaintext).
+BenchTls g_tls;
+
+std::shared_ptr<grpc::Channel> Dial(
+    const std::string& address,
+    std::shared_ptr<grpc::ChannelCredentials> credentials =
+        grpc::InsecureChannelCredentials()) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(address, credentials, args);
 }
 
 // Runs `op(i)` for i in [0, n) on `clients` threads (each its own channel
@@ -265,7 +271,9 @@ int main(int argc, char** argv) {
   app.add_option("--ila-flag", cfg.ila_flags,
                  "an extra ila-server flag (repeatable), e.g. "
                  "--ila-flag=--stream-batch-delay-ms=0");
+  g_tls.AddFlags(app);
   CLI11_PARSE(app, argc, argv);
+  g_tls.Init();
   if (!std::filesystem::exists(cfg.etcd)) {
     std::cerr << "etcd_bench: " << cfg.etcd
               << " not found (cmake/install-deps.sh unpacks etcd-server "
@@ -280,11 +288,12 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> ila_flags = {"--sync", "always"};
   ila_flags.insert(ila_flags.end(), cfg.ila_flags.begin(), cfg.ila_flags.end());
+  for (const std::string& f : g_tls.ServerFlags()) ila_flags.push_back(f);
   Server ila(cfg.ila_server, cfg.dir + "/ila", ila_flags);
   Etcd etcd(cfg.etcd, cfg.dir + "/etcd");
   std::vector<std::shared_ptr<grpc::Channel>> ila_ch, etcd_ch;
   for (int c = 0; c < cfg.clients; ++c) {
-    ila_ch.push_back(Dial(ila.address()));
+    ila_ch.push_back(Dial(ila.address(), g_tls.credentials()));
     etcd_ch.push_back(Dial(etcd.address()));
   }
   // etcd is ready when a Range answers.
@@ -403,6 +412,7 @@ int main(int argc, char** argv) {
     {
       ila::client::SubscriberOptions o;
       o.servers = {ila.address()};
+      o.credentials = g_tls.credentials();
       o.node = "etcd-bench";
       SnapshotWaiter waiter;
       ila::client::StreamSubscriber sub(o, &waiter);
@@ -505,6 +515,7 @@ int main(int argc, char** argv) {
           listeners.push_back(std::make_unique<ReceiptListener>(&receipts, i));
           client::SubscriberOptions o;
           o.servers = {ila.address()};
+          o.credentials = g_tls.credentials();
           o.node = absl::StrCat("w3-", i);
           o.connection_group = i / 16;
           o.resume_revision = from;
@@ -519,7 +530,7 @@ int main(int argc, char** argv) {
         }
       } else {
         for (int c = 0; c < (n + 15) / 16; ++c) {
-          channels.push_back(Dial(ila.address()));
+          channels.push_back(Dial(ila.address(), g_tls.credentials()));
         }
         contexts.resize(n);
         for (int i = 0; i < n; ++i) {
@@ -664,7 +675,9 @@ int main(int argc, char** argv) {
     out << "# etcd_bench\n\nMachine: " << std::thread::hardware_concurrency()
         << " CPUs (" << cpu << "). ila-server --sync always and etcd ("
         << cfg.etcd
-        << ") as children on loopback, one load generator on the same CPUs.\n"
+        << ") as children on loopback, one load generator on the same CPUs"
+        << (g_tls.enabled() ? "; ila-server over mTLS, etcd plaintext" : "")
+        << ".\n"
         << "Command: `" << command << "`\n\n```\n"
         << text << "```\n";
   }

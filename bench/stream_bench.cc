@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/children.h"
+#include "bench/tls_flags.h"
 #include "client/format.h"
 #include "client/subscriber.h"
 #include "common/runtime.h"
@@ -39,6 +40,9 @@
 
 namespace ila::bench {
 namespace {
+
+// --ca/--cert/--key: the whole benchmark over mTLS.
+BenchTls g_tls;
 
 // Records when each sampled revision's change was applied.
 class Timing : public client::SubscriberListener {
@@ -75,8 +79,8 @@ std::unique_ptr<v1::MappingService::Stub> Stub(const std::string& address,
                                                int group) {
   grpc::ChannelArguments args;
   args.SetInt("ila.bench.writer", group);
-  return v1::MappingService::NewStub(grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args));
+  return v1::MappingService::NewStub(
+      grpc::CreateCustomChannel(address, g_tls.credentials(), args));
 }
 
 // The locator of host agent `h` in fleet mode.
@@ -91,7 +95,7 @@ Propagation RunPropagation(const std::string& bin, const std::string& dir,
                            int n, int rate, absl::Duration duration,
                            int routers) {
   const int hosts = routers < 0 ? 0 : std::max(0, n - routers);
-  Server server(bin, dir);
+  Server server(bin, dir, g_tls.ServerFlags());
   Propagation out;
   out.subscribers = n;
   const int64_t rss_before = server.Rss();
@@ -102,6 +106,7 @@ Propagation RunPropagation(const std::string& bin, const std::string& dir,
     timings.push_back(std::make_unique<Timing>(host ? 1 : 10));
     client::SubscriberOptions o;
     o.servers = {server.address()};
+    o.credentials = g_tls.credentials();
     o.node = absl::StrCat("bench-", i);
     o.role = host ? v1::NODE_ROLE_HOST : v1::NODE_ROLE_ROUTER;
     if (host) o.filter.add_locators(HostLocator(i - routers));
@@ -278,7 +283,9 @@ int main(int argc, char** argv) {
                  "writes per stalled-subscriber run (0: skip)")
       ->check(CLI::Range(0, 10000000));
   app.add_option("--server-bin", server_bin, "the ila-server binary");
+  g_tls.AddFlags(app);
   CLI11_PARSE(app, argc, argv);
+  g_tls.Init();
   const std::string dir =
       absl::StrCat(std::filesystem::temp_directory_path().string(),
                    "/ila-stream-bench-", getpid());
@@ -313,10 +320,11 @@ int main(int argc, char** argv) {
   std::cout << ila::client::FormatColumns(rows) << std::endl;
 
   if (snapshot > 0) {
-    Server server(server_bin, dir);
+    Server server(server_bin, dir, g_tls.ServerFlags());
     double populate_s = Populate(server.address(), snapshot);
     ila::client::SubscriberOptions o;
     o.servers = {server.address()};
+    o.credentials = g_tls.credentials();
     o.node = "bench-snapshot";
     const absl::Time start = absl::Now();
     ila::client::StreamSubscriber sub(o, nullptr);
@@ -332,11 +340,11 @@ int main(int argc, char** argv) {
   }
 
   if (stalled_writes > 0) {
-    Server server(server_bin, dir);
+    Server server(server_bin, dir, g_tls.ServerFlags());
     double without = WriteThroughput(server.address(), stalled_writes);
     // A subscriber that says hello and never reads again.
-    auto stream_stub = ila::v1::MappingStream::NewStub(grpc::CreateChannel(
-        server.address(), grpc::InsecureChannelCredentials()));
+    auto stream_stub = ila::v1::MappingStream::NewStub(
+        grpc::CreateChannel(server.address(), g_tls.credentials()));
     grpc::ClientContext ctx;
     auto stream = stream_stub->Subscribe(&ctx);
     ila::v1::SubscribeRequest hello;
