@@ -7,7 +7,11 @@ LISTEN ?= localhost:50051
 DATA_DIR ?= var/ila
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build run test clean format
+ASAN_BUILD_DIR ?= build-asan
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps configure build run test test-asan fuzz clean format
 
 all: build
 
@@ -30,8 +34,29 @@ run: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2 $(CTEST_ARGS)
 
+# The whole suite built with clang under ASan + UBSan (its own build
+# directory; .ci/run runs it after `make test`). Leak checking is on.
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DILA_SANITIZE=ON
+	cmake --build $(ASAN_BUILD_DIR)
+	cd $(ASAN_BUILD_DIR) && \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j2 $(CTEST_ARGS)
+
+# Every libFuzzer target (tests/fuzz) for FUZZ_SECONDS each, from the
+# checked-in corpora; fails on the first crash (its input is saved under
+# $(FUZZ_BUILD_DIR)/fuzz/).
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DILA_FUZZ=ON
+	cmake --build $(FUZZ_BUILD_DIR) --target fuzz_all
+	bash tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
+
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(FUZZ_BUILD_DIR)

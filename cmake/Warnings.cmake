@@ -2,7 +2,29 @@
 # compiled without them (see proto/CMakeLists.txt).
 set(ILA_WARNING_FLAGS
     -Wall -Wextra -Werror -Werror=unused-result -Wno-unused-parameter
-    -Wnon-virtual-dtor -Wshadow=local)
+    -Wnon-virtual-dtor)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  list(APPEND ILA_WARNING_FLAGS -Wshadow=local)
+else()
+  list(APPEND ILA_WARNING_FLAGS -Wshadow-uncaptured-local)
+endif()
+
+# -DILA_SANITIZE=ON (with clang): the whole project, tests included, under
+# AddressSanitizer + UndefinedBehaviorSanitizer (`make test-asan`). Any
+# finding aborts the process, so a test that triggers one fails.
+option(ILA_SANITIZE "Build with ASan + UBSan" OFF)
+# -DILA_FUZZ=ON (with clang; `make fuzz`): also the libFuzzer binaries of
+# tests/fuzz, with the project's code instrumented for coverage.
+option(ILA_FUZZ "Build the libFuzzer targets" OFF)
+if(ILA_FUZZ)
+  set(ILA_SANITIZE ON)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+if(ILA_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
 
 function(ila_target_warnings target)
   target_compile_options(${target} PRIVATE ${ILA_WARNING_FLAGS})

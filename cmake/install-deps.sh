@@ -12,6 +12,7 @@ PACKAGES=(
   qemu-system-x86 busybox-static  # the kernel-ILA test VM (tests/kernel/)
   traceroute  # the trace acceptance compares with Debian's traceroute (in the VM)
   openssl  # deploy/make-test-certs.sh (the mTLS tests)
+  clang libclang-rt-14-dev  # make test-asan (ASan + UBSan) and the libFuzzer targets
 )
 
 missing=()

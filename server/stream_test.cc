@@ -23,7 +23,6 @@ using ::testing::HasSubstr;
 
 constexpr char kLocA[] = "2001:db8:a::";
 constexpr char kLocB[] = "2001:db8:b::";
-constexpr uint64_t kLocAValue = 0x20010db8000a0000;
 
 // Records a subscriber's changes.
 class Recorder : public client::SubscriberListener {

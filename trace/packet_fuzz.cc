@@ -1,11 +1,7 @@
 // libFuzzer target for the ICMPv6 parser: any bytes (a router on the path
 // can send anything) must parse or be refused, never crash or read past the
-// input, and what parses must be consistent with it. Built with clang and
-// -fsanitize=fuzzer,address by `cmake --build build --target packet_fuzz`
-// (when clang is installed), run as
-//   build/packet_fuzz -max_total_time=60 build/packet_fuzz_corpus
-// and replayed on every `make test` (packet_fuzz_replay) over the captured
-// messages and bounded mutations of them.
+// input, and what parses must be consistent with it. Built and replayed by
+// tests/fuzz/CMakeLists.txt (`make fuzz`; packet_fuzz_replay in make test).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
