@@ -167,6 +167,11 @@ absl::Status RocksDbMappingStore::OpenDb() {
   cf_options.write_buffer_size =
       std::max<size_t>(options_.memtable_budget_bytes / 4, 1 << 20);
   cf_options.max_write_buffer_number = 2;
+  // The writer looks up every task and identifier a request names, most of
+  // them new: a bloom filter in the memtable answers "not here" without a
+  // skiplist search (decision 32).
+  cf_options.memtable_whole_key_filtering = true;
+  cf_options.memtable_prefix_bloom_size_ratio = 0.02;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {"mappings", cf_options},
