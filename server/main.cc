@@ -52,6 +52,13 @@ int main(int argc, char** argv) {
   // (glibc's dynamic threshold grows to tens of MiB after large gRPC and
   // RocksDB buffers and keeps them resident; decision 27).
   mallopt(M_TRIM_THRESHOLD, 1 << 20);
+  // Setting the trim threshold also fixes the mmap threshold at 128 KiB:
+  // then every 1 MiB block of a RocksDB memtable is mmapped, faulted in
+  // page by page and unmapped (page faults were ~20% of the writer thread
+  // under batched writes). Blocks up to 8 MiB come from the heap and are
+  // reused; what is free there is given back once a second below
+  // (decision 32).
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
   CLI::App app{"ila-server: the ILA identifier -> locator mapping database"};
   app.set_version_flag("--version", std::string(ila::Version()));
   app.set_config("--config", "", "read flags from this TOML file");
@@ -236,8 +243,17 @@ int main(int argc, char** argv) {
                "build/bin/ilactl --server "
             << shown << " list" << std::endl;
 
+  // Wait for SIGINT/SIGTERM; meanwhile, once a second, give free heap
+  // memory back to the OS when more than 16 MiB of it has accumulated
+  // (freed memtable blocks in the middle of the heap, which the trim
+  // threshold cannot release).
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    const timespec one_second{1, 0};
+    sig = sigtimedwait(&signals, nullptr, &one_second);
+    if (sig > 0) break;
+    if (mallinfo2().fordblks > (16u << 20)) malloc_trim(0);
+  }
   ILA_LOG_INFO("received {}; shutting down",
                sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
