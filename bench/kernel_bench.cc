@@ -9,7 +9,9 @@
 // Run:
 //   ILA_VM_TIMEOUT=900 tests/kernel/vm_run.sh /var/cache/ila-kernel
 //       build/bin/kernel_bench
-// It works in a network namespace of its own (routes via lo).
+// It works in a network namespace of its own (routes via lo). With
+// --ca/--cert/--key (bench/tls_flags.h; the files passed into the VM with
+// vm_run.sh --with), part 2's server, client and agent use mTLS.
 #include <grpcpp/grpcpp.h>
 #include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
@@ -27,11 +29,13 @@
 #include <iostream>
 #include <thread>
 
+#include "CLI/CLI.hpp"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/tls_flags.h"
 #include "common/runtime.h"
 #include "ila/v1/mapping.grpc.pb.h"
 #include "router-sync/agent.h"
@@ -149,10 +153,14 @@ std::string Percentiles(std::vector<double> ms) {
 }
 
 // MoveTask -> kernel route, one move at a time over `tasks` tasks.
+// --ca/--cert/--key: part 2 over mTLS.
+ila::bench::BenchTls g_tls;
+
 int MoveLatency(int tasks, int moves) {
   const std::string dir = "/tmp/kernel_bench.db";
   std::filesystem::remove_all(dir);
   ila::server::ServerOptions so;
+  so.tls = g_tls.ServerFiles();
   so.listen = "127.0.0.1:0";
   so.store.path = dir;
   so.store.sync_mode = ila::storage::SyncMode::kBatch;
@@ -163,7 +171,7 @@ int MoveLatency(int tasks, int moves) {
   }
   const std::string addr = absl::StrCat("127.0.0.1:", (*server)->port());
   auto stub = ila::v1::MappingService::NewStub(
-      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(addr, g_tls.credentials()));
   const char* locators[] = {"2001:db8:1::", "2001:db8:2::", "2001:db8:3::"};
   const uint64_t locator_values[] = {0x20010db800010000, 0x20010db800020000,
                                      0x20010db800030000};
@@ -185,6 +193,7 @@ int MoveLatency(int tasks, int moves) {
   RouteMonitor monitor;
   AgentOptions o;
   o.servers = {addr};
+  o.credentials = g_tls.credentials();
   o.name = "kernel-bench";
   o.route.oif = if_nametoindex("lo");
   auto rt = RtNetlink::Open();
@@ -240,6 +249,10 @@ int MoveLatency(int tasks, int moves) {
 
 int main(int argc, char** argv) {
   ila::InitRuntime();
+  CLI::App app{"kernel_bench: ILA route programming and MoveTask -> kernel"};
+  g_tls.AddFlags(app);
+  CLI11_PARSE(app, argc, argv);
+  g_tls.Init();
   if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0 ||
       std::system("/sbin/ip link set lo up") != 0) {
     std::cerr << "kernel_bench: needs root for a network namespace of its own "
@@ -296,7 +309,5 @@ int main(int argc, char** argv) {
                                  n / ip_s, ip_s / ours_s);
     std::cout.flush();
   }
-  (void)argc;
-  (void)argv;
   return MoveLatency(/*tasks=*/1000, /*moves=*/500);
 }
