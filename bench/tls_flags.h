@@ -82,8 +82,9 @@ class BenchTls {
  private:
   TlsFiles client_;
   std::string server_cert_, server_key_;
-  std::shared_ptr<grpc::ChannelCredentials> credentials_ =
-      grpc::InsecureChannelCredentials();
+  // Set by Init() (not at static initialization: the benchmarks' BenchTls
+  // are globals, and gRPC objects are made once main() runs).
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
 };
 
 }  // namespace ila::bench
