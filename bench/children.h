@@ -46,6 +46,47 @@ inline int64_t RssOf(pid_t pid) {
   return 0;
 }
 
+// CPU time (user + system) a process has used so far, in seconds; 0 when
+// unknown. `pid` 0: this process.
+inline double CpuSecondsOf(pid_t pid) {
+  const std::string stat = ReadFile(
+      pid == 0 ? "/proc/self/stat" : absl::StrCat("/proc/", pid, "/stat"));
+  // Fields after the command name (which may hold spaces), from "state":
+  // utime and stime are the 12th and 13th.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<absl::string_view> f = absl::StrSplit(
+      absl::string_view(stat).substr(close + 1), ' ', absl::SkipEmpty());
+  int64_t utime = 0, stime = 0;
+  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &utime) ||
+      !absl::SimpleAtoi(f[12], &stime)) {
+    return 0;
+  }
+  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+}
+
+// CPU used by a server process and by this process (the load generator)
+// between construction and Stop(), per operation, in microseconds.
+class CpuMeter {
+ public:
+  explicit CpuMeter(pid_t server)
+      : server_(server),
+        server_start_(CpuSecondsOf(server)),
+        self_start_(CpuSecondsOf(0)) {}
+  struct PerOp {
+    double server_us = 0, generator_us = 0;
+  };
+  PerOp Stop(double operations) const {
+    if (operations <= 0) return {};
+    return {(CpuSecondsOf(server_) - server_start_) * 1e6 / operations,
+            (CpuSecondsOf(0) - self_start_) * 1e6 / operations};
+  }
+
+ private:
+  pid_t server_;
+  double server_start_, self_start_;
+};
+
 // ila-server as a child process; killed when destroyed. `extra` flags
 // are appended.
 class Server {
@@ -94,6 +135,7 @@ class Server {
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
   // Resident memory in bytes.
   int64_t Rss() const { return RssOf(pid_); }
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;

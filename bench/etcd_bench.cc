@@ -6,6 +6,9 @@
 // needs, field numbers as etcd publishes them).
 //   W1  register N tasks, C concurrent clients, unary
 //       (etcd: Put /ila/<identifier> -> a serialized mapping)
+//   R1  unary reads of what W1 wrote, the same clients (up to 100,000;
+//       ila-server: Lookup of a task; etcd: a serializable Range of one key):
+//       what a call that writes nothing costs each server
 //   W2  the same in batches (ila-server: Apply of 1,000; etcd: Txn of 128
 //       puts, its default limit)
 //   W4  a new subscriber's full sync of the table (ila-server: a snapshot on
@@ -15,6 +18,9 @@
 //   W3  propagation latency from a write's acknowledgement to its receipt
 //       by each of S subscribers (ila-server: full-table stream
 //       subscribers; etcd: watchers on the prefix), writes paced at R/s
+// After the table, the CPU each server and the load generator used per
+// operation in each workload (from /proc/<pid>/stat): the generator's share
+// bounds what any server could reach on these cores.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -47,7 +53,7 @@ namespace {
 struct Config {
   int tasks = 200000;
   int clients = 64;
-  std::string workloads = "W1,W2,W4,W5,W3";
+  std::string workloads = "W1,R1,W2,W4,W5,W3";
   int w3_subscribers = 1000;
   double w3_rate = 200;  // writes per second
   double w3_seconds = 5;
@@ -227,6 +233,14 @@ struct Row {
   bool higher_is_better = true;
 };
 
+// CPU per operation of each server and of the load generator while it drove
+// that server: where each system's time goes, and the most any server could
+// gain (the generator's share is the same for both).
+struct CpuRow {
+  std::string operation;
+  CpuMeter::PerOp ila, etcd;
+};
+
 }  // namespace
 }  // namespace ila::bench
 
@@ -285,6 +299,7 @@ int main(int argc, char** argv) {
     return std::find(workloads.begin(), workloads.end(), w) != workloads.end();
   };
   std::vector<Row> rows;
+  std::vector<CpuRow> cpu_rows;
 
   std::vector<std::string> ila_flags = {"--sync", "always"};
   ila_flags.insert(ila_flags.end(), cfg.ila_flags.begin(), cfg.ila_flags.end());
@@ -327,6 +342,7 @@ int main(int argc, char** argv) {
       ila_stubs.push_back(v1::MappingService::NewStub(ila_ch[c]));
       etcd_stubs.push_back(etcdserverpb::KV::NewStub(etcd_ch[c]));
     }
+    const CpuMeter ila_cpu(ila.pid());
     const double ila_rate =
         RunParallel(cfg.tasks, cfg.clients, [&](int c, int i) {
           v1::RegisterTaskRequest req;
@@ -339,6 +355,8 @@ int main(int argc, char** argv) {
             std::cerr << "RegisterTask: " << s.error_message() << "\n";
           return s.ok();
         });
+    const CpuMeter::PerOp ila_per_write = ila_cpu.Stop(cfg.tasks);
+    const CpuMeter etcd_cpu(etcd.pid());
     const double etcd_rate =
         RunParallel(cfg.tasks, cfg.clients, [&](int c, int i) {
           etcdserverpb::PutRequest req;
@@ -352,7 +370,53 @@ int main(int argc, char** argv) {
         });
     rows.push_back({absl::StrCat("W1 unary writes, ", cfg.clients, " clients"),
                     "writes/s", ila_rate, etcd_rate, true});
+    cpu_rows.push_back({"W1 write", ila_per_write, etcd_cpu.Stop(cfg.tasks)});
     std::cerr << "etcd_bench: W1 done\n";
+  }
+  // R1: unary reads of what W1 wrote, the same clients: the cost of a call
+  // that writes nothing (each server's floor for W1).
+  if (wants("R1")) {
+    if (!wants("W1")) {
+      std::cerr << "etcd_bench: R1 reads what W1 wrote: add W1\n";
+      return 2;
+    }
+    std::vector<std::unique_ptr<v1::MappingService::Stub>> ila_stubs;
+    std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> etcd_stubs;
+    for (int c = 0; c < cfg.clients; ++c) {
+      ila_stubs.push_back(v1::MappingService::NewStub(ila_ch[c]));
+      etcd_stubs.push_back(etcdserverpb::KV::NewStub(etcd_ch[c]));
+    }
+    const int reads = std::min(cfg.tasks, 100000);
+    const CpuMeter ila_cpu(ila.pid());
+    const double ila_rate = RunParallel(reads, cfg.clients, [&](int c, int i) {
+      v1::LookupRequest req;
+      req.set_task(absl::StrCat("w1-", i));
+      v1::LookupResponse resp;
+      grpc::ClientContext ctx;
+      grpc::Status s = ila_stubs[c]->Lookup(&ctx, req, &resp);
+      if (!s.ok()) std::cerr << "Lookup: " << s.error_message() << "\n";
+      return s.ok();
+    });
+    const CpuMeter::PerOp ila_per_read = ila_cpu.Stop(reads);
+    const CpuMeter etcd_cpu(etcd.pid());
+    const double etcd_rate = RunParallel(reads, cfg.clients, [&](int c, int i) {
+      etcdserverpb::RangeRequest req;
+      req.set_key(EtcdKey(i));
+      req.set_serializable(true);  // a local read, as LookupTask is
+      etcdserverpb::RangeResponse resp;
+      grpc::ClientContext ctx;
+      grpc::Status s = etcd_stubs[c]->Range(&ctx, req, &resp);
+      if (s.ok() && resp.kvs_size() != 1) {
+        std::cerr << "etcd Range: " << EtcdKey(i) << " not found\n";
+        return false;
+      }
+      if (!s.ok()) std::cerr << "etcd Range: " << s.error_message() << "\n";
+      return s.ok();
+    });
+    rows.push_back({absl::StrCat("R1 unary reads, ", cfg.clients, " clients"),
+                    "reads/s", ila_rate, etcd_rate, true});
+    cpu_rows.push_back({"R1 read", ila_per_read, etcd_cpu.Stop(reads)});
+    std::cerr << "etcd_bench: R1 done\n";
   }
   // W2: batches.
   if (wants("W2")) {
@@ -365,6 +429,7 @@ int main(int argc, char** argv) {
       ila_stubs.push_back(v1::MappingService::NewStub(ila_ch[c]));
       etcd_stubs.push_back(etcdserverpb::KV::NewStub(etcd_ch[c]));
     }
+    const CpuMeter ila_cpu(ila.pid());
     const double ila_rate =
         RunParallel(ila_batches, cfg.clients,
                     [&](int c, int b) {
@@ -383,6 +448,8 @@ int main(int argc, char** argv) {
                       return s.ok();
                     }) *
         kIlaBatch;
+    const CpuMeter::PerOp ila_per_mapping = ila_cpu.Stop(cfg.tasks);
+    const CpuMeter etcd_cpu(etcd.pid());
     const double etcd_rate =
         RunParallel(etcd_batches, cfg.clients,
                     [&](int c, int b) {
@@ -403,6 +470,8 @@ int main(int argc, char** argv) {
         kEtcdBatch;
     rows.push_back({"W2 batched writes (Apply 1,000 / Txn 128)", "mappings/s",
                     ila_rate, etcd_rate, true});
+    cpu_rows.push_back(
+        {"W2 mapping written", ila_per_mapping, etcd_cpu.Stop(cfg.tasks)});
     std::cerr << "etcd_bench: W2 done\n";
   }
   // W4: a new subscriber's full sync of everything written so far.
@@ -467,7 +536,10 @@ int main(int argc, char** argv) {
     // Writes paced at the W3 rate (`write_one(i)` returns the write's
     // revision, 0 on failure), waits until every subscriber saw the last
     // one, and returns the latencies.
-    auto measure = [&](Receipts& receipts, const char* who, auto write_one) {
+    // `cpu`: per delivered change (writes x subscribers).
+    auto measure = [&](Receipts& receipts, const char* who, pid_t server,
+                       CpuMeter::PerOp* cpu, auto write_one) {
+      const CpuMeter meter(server);
       absl::flat_hash_map<int64_t, std::pair<absl::Time, absl::Time>> acked;
       int64_t last = 0;
       const absl::Time start = absl::Now();
@@ -485,11 +557,13 @@ int main(int argc, char** argv) {
         std::cerr << "etcd_bench: W3: not every " << who << " got revision "
                   << last << " in 120 s\n";
       }
+      *cpu = meter.Stop(static_cast<double>(writes) * n);
       return receipts.Latencies(acked);
     };
     // ila-server: full-table subscribers from the current revision (no
     // snapshot: what an etcd watch from now does), 16 per connection.
     Receipts::Latency ila_ms;
+    CpuMeter::PerOp ila_cpu, etcd_cpu;
     {
       int64_t from = 0;
       {
@@ -563,19 +637,21 @@ int main(int argc, char** argv) {
         }
       }
       auto stub = v1::MappingService::NewStub(ila_ch[0]);
-      ila_ms = measure(receipts, "ila-server subscriber", [&](int64_t i) {
-        v1::RegisterTaskRequest req;
-        req.set_task(absl::StrCat("w3-", i));
-        req.set_locator(LocatorText(static_cast<int>(i)));
-        v1::RegisterTaskResponse resp;
-        grpc::ClientContext ctx;
-        grpc::Status s = stub->RegisterTask(&ctx, req, &resp);
-        if (!s.ok()) {
-          std::cerr << "W3 RegisterTask: " << s.error_message() << "\n";
-          return int64_t{0};
-        }
-        return resp.revision();
-      });
+      ila_ms = measure(receipts, "ila-server subscriber", ila.pid(), &ila_cpu,
+                       [&](int64_t i) {
+                         v1::RegisterTaskRequest req;
+                         req.set_task(absl::StrCat("w3-", i));
+                         req.set_locator(LocatorText(static_cast<int>(i)));
+                         v1::RegisterTaskResponse resp;
+                         grpc::ClientContext ctx;
+                         grpc::Status s = stub->RegisterTask(&ctx, req, &resp);
+                         if (!s.ok()) {
+                           std::cerr << "W3 RegisterTask: " << s.error_message()
+                                     << "\n";
+                           return int64_t{0};
+                         }
+                         return resp.revision();
+                       });
       for (auto& sub : subs) sub->Stop();
       for (auto& c : contexts) c->TryCancel();
       for (auto& t : readers) t.join();
@@ -614,19 +690,20 @@ int main(int argc, char** argv) {
         absl::SleepFor(absl::Milliseconds(100));  // polling the watchers
       }
       auto kv = etcdserverpb::KV::NewStub(etcd_ch[0]);
-      etcd_ms = measure(receipts, "etcd watcher", [&](int64_t i) {
-        etcdserverpb::PutRequest req;
-        req.set_key(absl::StrCat("/w3/", i));
-        req.set_value(EtcdValue(static_cast<int>(i)));
-        etcdserverpb::PutResponse resp;
-        grpc::ClientContext ctx;
-        grpc::Status s = kv->Put(&ctx, req, &resp);
-        if (!s.ok()) {
-          std::cerr << "W3 etcd Put: " << s.error_message() << "\n";
-          return int64_t{0};
-        }
-        return resp.header().revision();
-      });
+      etcd_ms = measure(
+          receipts, "etcd watcher", etcd.pid(), &etcd_cpu, [&](int64_t i) {
+            etcdserverpb::PutRequest req;
+            req.set_key(absl::StrCat("/w3/", i));
+            req.set_value(EtcdValue(static_cast<int>(i)));
+            etcdserverpb::PutResponse resp;
+            grpc::ClientContext ctx;
+            grpc::Status s = kv->Put(&ctx, req, &resp);
+            if (!s.ok()) {
+              std::cerr << "W3 etcd Put: " << s.error_message() << "\n";
+              return int64_t{0};
+            }
+            return resp.header().revision();
+          });
       for (auto& c : contexts) c->TryCancel();
       for (auto& t : watchers) t.join();
     }
@@ -645,6 +722,7 @@ int main(int argc, char** argv) {
     rows.push_back({absl::StrCat("W3 p99 from send (", what, ")"), "ms",
                     Percentile(ila_ms.from_send, 99),
                     Percentile(etcd_ms.from_send, 99), false});
+    cpu_rows.push_back({"W3 change delivered", ila_cpu, etcd_cpu});
     std::cerr << "etcd_bench: W3 done\n";
   }
 
@@ -656,7 +734,19 @@ int main(int argc, char** argv) {
                      absl::StrFormat("%.2f %s", r.etcd, r.unit),
                      absl::StrFormat("%.1fx", ratio)});
   }
-  const std::string text = ila::client::FormatColumns(table);
+  std::string text = ila::client::FormatColumns(table);
+  if (!cpu_rows.empty()) {
+    std::vector<std::vector<std::string>> cpu_table = {
+        {"CPU per operation", "ila-server", "generator", "etcd", "generator"}};
+    for (const CpuRow& r : cpu_rows) {
+      cpu_table.push_back({r.operation,
+                           absl::StrFormat("%.2f us", r.ila.server_us),
+                           absl::StrFormat("%.2f us", r.ila.generator_us),
+                           absl::StrFormat("%.2f us", r.etcd.server_us),
+                           absl::StrFormat("%.2f us", r.etcd.generator_us)});
+    }
+    absl::StrAppend(&text, "\n", ila::client::FormatColumns(cpu_table));
+  }
   std::cout << text;
   if (!cfg.results.empty()) {
     std::ofstream out(cfg.results);
