@@ -13,6 +13,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
+#include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
 #include "rocksdb/snapshot.h"
 #include "rocksdb/table.h"
@@ -158,10 +159,25 @@ absl::Status RocksDbMappingStore::OpenDb() {
   db_options.write_buffer_manager =
       std::make_shared<rocksdb::WriteBufferManager>(
           options_.memtable_budget_bytes);
+  rocksdb::LRUCacheOptions cache;
+  cache.capacity = options_.block_cache_bytes;
+  cache.high_pri_pool_ratio = 0.5;  // index and filter blocks
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  table.block_cache = rocksdb::NewLRUCache(cache);
   table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
+  // The tasks and mappings families are read by key, most lookups for keys
+  // that do not exist (new tasks, new identifiers): Bloom filters in
+  // partitions of 4 KiB (a lookup loads one partition, not a whole file's
+  // filter), kept in the cache's high-priority pool with the index blocks.
+  rocksdb::BlockBasedTableOptions point_table = table;
+  point_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  point_table.partition_filters = true;
+  point_table.index_type =
+      rocksdb::BlockBasedTableOptions::IndexType::kTwoLevelIndexSearch;
+  point_table.metadata_block_size = 4096;
+  point_table.pin_top_level_index_and_filter = true;
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_options.write_buffer_size =
@@ -172,10 +188,13 @@ absl::Status RocksDbMappingStore::OpenDb() {
   // skiplist search (decision 32).
   cf_options.memtable_whole_key_filtering = true;
   cf_options.memtable_prefix_bloom_size_ratio = 0.02;
+  rocksdb::ColumnFamilyOptions point_options = cf_options;
+  point_options.table_factory.reset(
+      rocksdb::NewBlockBasedTableFactory(point_table));
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
-      {"mappings", cf_options},
-      {"tasks", cf_options},
+      {"mappings", point_options},
+      {"tasks", point_options},
       {"changes", cf_options},
       {"meta", cf_options},
   };
