@@ -351,25 +351,35 @@ void RocksDbMappingStore::Close() {
   }
 }
 
-absl::StatusOr<RocksDbMappingStore::Meta> RocksDbMappingStore::ReadMeta(
-    const rocksdb::Snapshot* snapshot) {
+absl::StatusOr<uint64_t> RocksDbMappingStore::ReadMetaKey(
+    const rocksdb::Snapshot* snapshot, const char* key) {
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
+  std::string value;
+  rocksdb::Status s = db_->Get(ro, meta_cf_, key, &value);
+  if (s.IsNotFound()) return 0;  // a new database
+  ILA_RETURN_IF_ERROR(FromRocks(s, absl::StrCat("reading meta ", key)));
+  return DecodeUint64Key(value);
+}
+
+absl::StatusOr<RocksDbMappingStore::Meta> RocksDbMappingStore::ReadMeta(
+    const rocksdb::Snapshot* snapshot) {
   Meta meta;
-  auto read = [&](const char* key, auto* out) -> absl::Status {
-    std::string value;
-    rocksdb::Status s = db_->Get(ro, meta_cf_, key, &value);
-    if (s.IsNotFound()) return absl::OkStatus();
-    ILA_RETURN_IF_ERROR(FromRocks(s, absl::StrCat("reading meta ", key)));
-    ILA_ASSIGN_OR_RETURN(uint64_t v, DecodeUint64Key(value));
-    *out = static_cast<std::remove_pointer_t<decltype(out)>>(v);
-    return absl::OkStatus();
-  };
-  ILA_RETURN_IF_ERROR(read(kMetaRevision, &meta.revision));
-  ILA_RETURN_IF_ERROR(read(kMetaCompacted, &meta.compacted_revision));
-  ILA_RETURN_IF_ERROR(read(kMetaNextSequence, &meta.next_sequence));
-  ILA_RETURN_IF_ERROR(read(kMetaCount, &meta.mapping_count));
+  ILA_ASSIGN_OR_RETURN(meta.revision, ReadRevision(snapshot));
+  ILA_ASSIGN_OR_RETURN(uint64_t compacted,
+                       ReadMetaKey(snapshot, kMetaCompacted));
+  meta.compacted_revision = static_cast<int64_t>(compacted);
+  ILA_ASSIGN_OR_RETURN(uint64_t next, ReadMetaKey(snapshot, kMetaNextSequence));
+  if (next != 0) meta.next_sequence = next;  // absent: the default, 1
+  ILA_ASSIGN_OR_RETURN(uint64_t count, ReadMetaKey(snapshot, kMetaCount));
+  meta.mapping_count = static_cast<int64_t>(count);
   return meta;
+}
+
+absl::StatusOr<int64_t> RocksDbMappingStore::ReadRevision(
+    const rocksdb::Snapshot* snapshot) {
+  ILA_ASSIGN_OR_RETURN(uint64_t revision, ReadMetaKey(snapshot, kMetaRevision));
+  return static_cast<int64_t>(revision);
 }
 
 absl::StatusOr<std::optional<Mapping>> RocksDbMappingStore::GetMapping(
@@ -586,8 +596,8 @@ absl::StatusOr<LookupResult> RocksDbMappingStore::LookupTask(
     return absl::NotFoundError(
         absl::StrCat("task ", Quoted(task), " is not registered"));
   }
-  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap.snapshot()));
-  return LookupResult{*std::move(m), meta.revision};
+  ILA_ASSIGN_OR_RETURN(int64_t revision, ReadRevision(snap.snapshot()));
+  return LookupResult{*std::move(m), revision};
 }
 
 absl::StatusOr<LookupResult> RocksDbMappingStore::LookupIdentifier(
@@ -599,8 +609,8 @@ absl::StatusOr<LookupResult> RocksDbMappingStore::LookupIdentifier(
     return absl::NotFoundError(
         absl::StrCat("identifier ", FormatIdentifier(id), " is not mapped"));
   }
-  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap.snapshot()));
-  return LookupResult{*std::move(m), meta.revision};
+  ILA_ASSIGN_OR_RETURN(int64_t revision, ReadRevision(snap.snapshot()));
+  return LookupResult{*std::move(m), revision};
 }
 
 absl::StatusOr<std::shared_ptr<rocksdb::ManagedSnapshot>>
@@ -622,17 +632,17 @@ RocksDbMappingStore::ListSnapshot(int64_t revision, int64_t* actual_revision) {
     }
   }
   auto snap = std::make_shared<rocksdb::ManagedSnapshot>(db_);
-  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap->snapshot()));
-  if (revision != 0 && meta.revision != revision) {
+  ILA_ASSIGN_OR_RETURN(const int64_t current, ReadRevision(snap->snapshot()));
+  if (revision != 0 && current != revision) {
     return absl::OutOfRangeError(
         absl::StrCat("revision ", revision,
                      " can no longer be listed (the current revision "
                      "is ",
-                     meta.revision, "; unfinished lists are kept for ",
+                     current, "; unfinished lists are kept for ",
                      absl::FormatDuration(options_.list_snapshot_ttl),
                      "); start the list again"));
   }
-  *actual_revision = meta.revision;
+  *actual_revision = current;
   return snap;
 }
 
@@ -747,8 +757,8 @@ class RocksDbMappingStore::Snapshot final : public MappingSnapshot {
 absl::StatusOr<std::unique_ptr<MappingSnapshot>>
 RocksDbMappingStore::OpenSnapshot() {
   auto snap = std::make_unique<Snapshot>(db_, mappings_);
-  ILA_ASSIGN_OR_RETURN(Meta meta, ReadMeta(snap->snapshot()));
-  snap->set_revision(meta.revision);
+  ILA_ASSIGN_OR_RETURN(const int64_t revision, ReadRevision(snap->snapshot()));
+  snap->set_revision(revision);
   return snap;
 }
 
