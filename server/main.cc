@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   std::string port_file;
   int progress_ms = 1000;
   int batch_delay_ms = 10;
+  int wake_threads = 0;
   size_t ring_changes = 200000;
   size_t memtable_mb = 32, cache_mb = 16;
   int keepalive_s = 30;
@@ -132,6 +133,11 @@ int main(int argc, char** argv) {
                  "subscriber per window (0 = none)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
+  app.add_option("--stream-wake-threads", wake_threads,
+                 "threads that start the stream writes after a commit "
+                 "(0 = one per CPU, at most 4)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   app.add_option("--stream-ring-changes", ring_changes,
                  "recent changes kept in memory for streams; older ones are "
                  "read from the change log")
@@ -186,6 +192,7 @@ int main(int argc, char** argv) {
   options.store.path = data_dir;
   options.streams.progress_interval = absl::Milliseconds(progress_ms);
   options.streams.batch_delay = absl::Milliseconds(batch_delay_ms);
+  options.streams.fan_out_threads = wake_threads;
   options.streams.ring_max_changes = ring_changes;
   options.store.memtable_budget_bytes = memtable_mb << 20;
   options.store.block_cache_bytes = cache_mb << 20;

@@ -73,6 +73,14 @@ absl::Status StreamHub::Start() {
     latest_revision_ = std::max(latest_revision_, st.revision);
   }
   history_ = st.history;
+  int threads = options_.fan_out_threads;
+  if (threads <= 0) {
+    threads = static_cast<int>(
+        std::clamp<unsigned>(std::thread::hardware_concurrency(), 1, 4));
+  }
+  for (int k = 1; k < threads; ++k) {
+    wake_helpers_.emplace_back([this, k] { WakeHelperLoop(k); });
+  }
   fan_out_ = std::thread([this] { FanOutLoop(); });
   return absl::OkStatus();
 }
@@ -99,6 +107,12 @@ void StreamHub::Stop() {
     stopping_ = true;
   }
   if (fan_out_.joinable()) fan_out_.join();
+  {
+    absl::MutexLock l(&sweep_.mu);
+    sweep_.stop = true;
+  }
+  for (std::thread& t : wake_helpers_) t.join();
+  wake_helpers_.clear();
 }
 
 void StreamHub::OnCommit(
@@ -237,12 +251,70 @@ void StreamHub::FanOutLoop() {
     }
     if (subs.empty()) continue;
     mu_.Unlock();
-    for (auto& s : subs) {
-      absl::MutexLock sl(&s->sink_mu_);
-      if (s->sink_ != nullptr) s->sink_->Wake();
-    }
+    WakeAll(subs);
     subs.clear();
     mu_.Lock();
+  }
+}
+
+size_t StreamHub::WakeShares(size_t subscribers) const {
+  // A handful of wakes costs less than handing them to another thread.
+  constexpr size_t kMinPerShare = 32;
+  return std::min(wake_helpers_.size() + 1,
+                  std::max<size_t>(1, subscribers / kMinPerShare));
+}
+
+void StreamHub::WakeShare(
+    const std::vector<std::shared_ptr<Subscription>>& subs, size_t share) {
+  const size_t shares = WakeShares(subs.size());
+  if (share >= shares) return;
+  for (size_t i = subs.size() * share / shares,
+              end = subs.size() * (share + 1) / shares;
+       i < end; ++i) {
+    Subscription& sub = *subs[i];
+    absl::MutexLock sl(&sub.sink_mu_);
+    if (sub.sink_ != nullptr) sub.sink_->Wake();
+  }
+}
+
+void StreamHub::WakeAll(
+    const std::vector<std::shared_ptr<Subscription>>& subs) {
+  if (WakeShares(subs.size()) == 1) {
+    WakeShare(subs, 0);
+    return;
+  }
+  {
+    absl::MutexLock l(&sweep_.mu);
+    sweep_.subs = &subs;
+    sweep_.busy = wake_helpers_.size();
+    ++sweep_.generation;
+  }
+  WakeShare(subs, 0);
+  absl::MutexLock l(&sweep_.mu);
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sweep_.mu) {
+    return sweep_.busy == 0;
+  };
+  sweep_.mu.Await(absl::Condition(&done));
+  sweep_.subs = nullptr;
+}
+
+void StreamHub::WakeHelperLoop(size_t share) {
+  uint64_t seen = 0;
+  for (;;) {
+    const std::vector<std::shared_ptr<Subscription>>* subs;
+    {
+      absl::MutexLock l(&sweep_.mu);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sweep_.mu) {
+        return sweep_.stop || sweep_.generation != seen;
+      };
+      sweep_.mu.Await(absl::Condition(&ready));
+      if (sweep_.stop) return;
+      seen = sweep_.generation;
+      subs = sweep_.subs;
+    }
+    WakeShare(*subs, share);
+    absl::MutexLock l(&sweep_.mu);
+    --sweep_.busy;
   }
 }
 

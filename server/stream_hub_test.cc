@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -306,6 +307,81 @@ TEST(StreamHubWindow, FirstCommitOfAWindowGoesOutAtOnce) {
     ASSERT_TRUE(next.ok()) << next.status();
     EXPECT_FALSE(next->has_value());
     hub.Remove(*sub);
+    hub.CloseAll();
+    hub.Stop();
+  }
+  grpc_shutdown();
+}
+
+// The threads that woke a set of sinks.
+class ThreadRecordingSink : public SubscriberSink {
+ public:
+  struct Seen {
+    absl::Mutex mu;
+    std::set<std::thread::id> threads ABSL_GUARDED_BY(mu);
+    int woken ABSL_GUARDED_BY(mu) = 0;  // sinks woken at least once
+  };
+  explicit ThreadRecordingSink(Seen* seen) : seen_(seen) {}
+  void Wake() override {
+    absl::MutexLock l(&seen_->mu);
+    seen_->threads.insert(std::this_thread::get_id());
+    if (!woken_) ++seen_->woken;
+    woken_ = true;
+  }
+  void Close(const grpc::Status&) override {}
+
+ private:
+  Seen* seen_;
+  bool woken_ = false;  // guarded by seen_->mu
+};
+
+// With many subscribers, the wakes after a commit are split across the
+// fan-out thread and its helpers (a wake runs the stream's next gRPC write
+// on the waking thread): every subscriber is woken, by exactly the
+// configured number of threads, and Stop() ends the helpers.
+TEST(StreamHubWake, ManySubscribersAreWokenByEveryWakeThread) {
+  grpc_init();
+  {
+    testing::TempDir dir;
+    storage::RocksDbStoreOptions so;
+    so.path = dir.Sub("db");
+    so.sync_mode = storage::SyncMode::kNone;
+    auto store = storage::RocksDbMappingStore::Open(std::move(so));
+    ASSERT_TRUE(store.ok()) << store.status();
+    StreamHubOptions ho;
+    ho.batch_delay = absl::ZeroDuration();
+    ho.fan_out_threads = 3;
+    StreamHub hub(store->get(), ho);
+    (*store)->AddCommitObserver(&hub);
+    ASSERT_TRUE(hub.Start().ok());
+    constexpr int kSubscribers = 200;  // 3 shares of at least 32
+    ThreadRecordingSink::Seen seen;
+    std::vector<std::unique_ptr<ThreadRecordingSink>> sinks;
+    std::vector<std::shared_ptr<Subscription>> subs;
+    for (int i = 0; i < kSubscribers; ++i) {
+      sinks.push_back(std::make_unique<ThreadRecordingSink>(&seen));
+      v1::Hello hello;
+      hello.set_node(absl::StrCat("router-", i));
+      hello.set_role(v1::NODE_ROLE_ROUTER);
+      hello.set_resume_revision(hub.latest_revision());
+      auto sub = hub.Add(hello, "test", sinks.back().get());
+      ASSERT_TRUE(sub.ok()) << sub.status();
+      subs.push_back(*sub);
+    }
+    auto r = (*store)->Commit(storage::WriteRequest{{Reg("t", kLocA)}, false});
+    ASSERT_TRUE(r.ok()) << r.status();
+    {
+      absl::MutexLock l(&seen.mu);
+      auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seen.mu) {
+        return seen.woken == kSubscribers;
+      };
+      EXPECT_TRUE(
+          seen.mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30)))
+          << seen.woken << " of " << kSubscribers << " woken";
+      EXPECT_EQ(seen.threads.size(), 3u);
+      EXPECT_EQ(seen.threads.count(std::this_thread::get_id()), 0u);
+    }
+    for (auto& sub : subs) hub.Remove(sub);
     hub.CloseAll();
     hub.Stop();
   }
