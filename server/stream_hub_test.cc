@@ -29,6 +29,15 @@ storage::RegisterOp Reg(std::string task, Locator locator) {
                              std::nullopt, std::nullopt};
 }
 
+// A store in `dir` without fsync (these tests do not crash).
+absl::StatusOr<std::unique_ptr<storage::RocksDbMappingStore>> OpenStore(
+    const testing::TempDir& dir) {
+  storage::RocksDbStoreOptions so;
+  so.path = dir.Sub("db");
+  so.sync_mode = storage::SyncMode::kNone;
+  return storage::RocksDbMappingStore::Open(std::move(so));
+}
+
 class NullSink : public SubscriberSink {
  public:
   void Wake() override {}
@@ -46,10 +55,7 @@ class StreamHubTest : public ::testing::TestWithParam<HubCase> {
  protected:
   void SetUp() override {
     grpc_init();
-    storage::RocksDbStoreOptions so;
-    so.path = dir_.Sub("db");
-    so.sync_mode = storage::SyncMode::kNone;
-    auto store = storage::RocksDbMappingStore::Open(std::move(so));
+    auto store = OpenStore(dir_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     StreamHubOptions ho;
@@ -260,10 +266,7 @@ TEST(StreamHubWindow, FirstCommitOfAWindowGoesOutAtOnce) {
   grpc_init();
   {
     testing::TempDir dir;
-    storage::RocksDbStoreOptions so;
-    so.path = dir.Sub("db");
-    so.sync_mode = storage::SyncMode::kNone;
-    auto store = storage::RocksDbMappingStore::Open(std::move(so));
+    auto store = OpenStore(dir);
     ASSERT_TRUE(store.ok()) << store.status();
     StreamHubOptions ho;
     ho.batch_delay = absl::Hours(1);
@@ -343,10 +346,7 @@ TEST(StreamHubWake, ManySubscribersAreWokenByEveryWakeThread) {
   grpc_init();
   {
     testing::TempDir dir;
-    storage::RocksDbStoreOptions so;
-    so.path = dir.Sub("db");
-    so.sync_mode = storage::SyncMode::kNone;
-    auto store = storage::RocksDbMappingStore::Open(std::move(so));
+    auto store = OpenStore(dir);
     ASSERT_TRUE(store.ok()) << store.status();
     StreamHubOptions ho;
     ho.batch_delay = absl::ZeroDuration();
