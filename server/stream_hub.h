@@ -15,7 +15,7 @@
 //
 // Thread-safety: thread-safe. Lock order: Subscription::sink_mu_, then the
 // sink's own lock, then Subscription::mu_, then the hub's mu_, then
-// Subscription::touch_mu_.
+// Subscription::touch_mu_ (the wake helpers' sweep_.mu is held alone).
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>
@@ -258,8 +258,9 @@ class StreamHub final : public storage::CommitObserver {
   std::thread fan_out_;
 
   // The wake helpers: the fan-out thread publishes a sweep (its subscribers
-  // and a new generation); helper k wakes share k + 1 of it, the fan-out
-  // thread share 0, and it waits until every helper is done.
+  // and a new generation); helper k (1, 2, ...) wakes share k of it, the
+  // fan-out thread share 0, and it waits until every helper is done.
+  // sweep_.mu is never held together with another lock.
   struct Sweep {
     absl::Mutex mu;
     uint64_t generation ABSL_GUARDED_BY(mu) = 0;
