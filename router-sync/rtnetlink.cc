@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -284,14 +285,37 @@ absl::StatusOr<std::unique_ptr<IlaGenl>> IlaGenl::Open() {
   return std::unique_ptr<IlaGenl>(new IlaGenl(*std::move(s), family));
 }
 
-absl::StatusOr<std::vector<IlaXlatEntry>> IlaGenl::Dump() {
-  // The kernel's walk of its hash table restarts (EAGAIN) when the table is
-  // resized under it; entries may then repeat, so start over.
-  constexpr int kAttempts = 5;
+absl::Status RepeatWhileTableResizes(
+    const DumpRetryPolicy& policy,
+    const std::function<absl::Status(int* kernel_errno)>& attempt) {
+  absl::Duration pause = policy.first_pause;
+  absl::Duration waited;
   absl::Status last;
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    std::vector<IlaXlatEntry> entries;
-    last = s_->Dump(
+  for (int made = 1;; ++made) {
+    int kernel_errno = 0;
+    last = attempt(&kernel_errno);
+    if (last.ok() || kernel_errno != EAGAIN) return last;
+    if (made >= policy.max_attempts) {
+      return absl::Status(
+          last.code(),
+          absl::StrCat(last.message(),
+                       " (the kernel was resizing its table: ", made,
+                       " attempts over ", absl::FormatDuration(waited), ")"));
+    }
+    ILA_LOG_DEBUG("{}; the kernel is resizing its table, dumping again in {}",
+                  last.message(), absl::FormatDuration(pause));
+    policy.sleep(pause);
+    waited += pause;
+    pause = std::min(pause * 2, policy.max_pause);
+  }
+}
+
+absl::StatusOr<std::vector<IlaXlatEntry>> IlaGenl::Dump(
+    const DumpRetryPolicy& retry) {
+  std::vector<IlaXlatEntry> entries;
+  absl::Status s = RepeatWhileTableResizes(retry, [&](int* kernel_errno) {
+    entries.clear();  // a walk that restarted may have repeated entries
+    absl::Status d = s_->Dump(
         "ILA translation dump",
         [this](uint32_t seq, std::vector<uint8_t>* out) {
           AppendXlatDump(family_, seq, out);
@@ -303,11 +327,11 @@ absl::StatusOr<std::vector<IlaXlatEntry>> IlaGenl::Dump() {
           entries.push_back(*e);
           return absl::OkStatus();
         });
-    if (last.ok()) return entries;
-    if (s_->last_dump_errno() != EAGAIN) return last;
-    ILA_LOG_DEBUG("{}; dumping again", last.message());
-  }
-  return last;
+    *kernel_errno = s_->last_dump_errno();
+    return d;
+  });
+  if (!s.ok()) return s;
+  return entries;
 }
 
 absl::StatusOr<std::vector<NetlinkResult>> IlaGenl::Apply(

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "router-sync/reconcile.h"
 #include "router-sync/route_codec.h"
 
@@ -95,14 +96,38 @@ class RtNetlink {
   std::unique_ptr<NetlinkSocket> s_;
 };
 
+// How a dump is repeated while the kernel resizes the hash table it walks:
+// the walk then ends with EAGAIN ("the application needs to deal with
+// this", net/ipv6/ila/ila_xlat.c), and every new walk does too until the
+// kernel's resize worker has finished. That worker needs the CPU, so the
+// dump waits before each new attempt: first_pause, doubled each time, at
+// most max_pause; at most max_attempts in all (the defaults wait ~1.3 s).
+struct DumpRetryPolicy {
+  int max_attempts = 12;
+  absl::Duration first_pause = absl::Milliseconds(1);
+  absl::Duration max_pause = absl::Milliseconds(200);
+  std::function<void(absl::Duration)> sleep = [](absl::Duration d) {
+    absl::SleepFor(d);
+  };
+};
+
+// Runs `attempt` (one whole dump: its status, and the kernel's errno in
+// *kernel_errno, 0 for none) until it succeeds, fails with anything but
+// EAGAIN, or has failed max_attempts times; the last failure then says how
+// many attempts were made over how long.
+absl::Status RepeatWhileTableResizes(
+    const DumpRetryPolicy& policy,
+    const std::function<absl::Status(int* kernel_errno)>& attempt);
+
 class IlaGenl {
  public:
   // Resolves the "ila" family: UNIMPLEMENTED when the kernel has none.
   static absl::StatusOr<std::unique_ptr<IlaGenl>> Open();
 
-  // Every translation entry of the network namespace (the kernel's table
-  // may change during a dump: it is retried a few times).
-  absl::StatusOr<std::vector<IlaXlatEntry>> Dump();
+  // Every translation entry of the network namespace (a dump that meets a
+  // resize of the kernel's table is repeated as `retry` says).
+  absl::StatusOr<std::vector<IlaXlatEntry>> Dump(
+      const DumpRetryPolicy& retry = DumpRetryPolicy());
 
   // Removes first, then adds (the kernel has no replace: a changed entry is
   // in both lists).

@@ -194,5 +194,38 @@ TEST_F(RtNetlinkTest, TranslationEntriesAreAddedDumpedAndRemoved) {
   EXPECT_THAT(*dump, ::testing::ElementsAre(iproute2));
 }
 
+// The kernel resizes its translation table in a deferred worker after
+// entries are added or removed; a dump that meets a resize in progress is
+// answered EAGAIN. Dump must ride that out: right after each large add and
+// each removal, the dump succeeds and holds exactly what is there.
+TEST_F(RtNetlinkTest, DumpsRightAfterTheTableGrowsOrShrinksSucceed) {
+  auto genl = IlaGenl::Open();
+  if (!genl.ok()) {
+    ASSERT_EQ(std::getenv("ILA_EXPECT_KERNEL_ILA"), nullptr) << genl.status();
+    GTEST_SKIP() << genl.status().message() << " (runs in the kernel VM)";
+  }
+  constexpr int kRounds = 6;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    XlatPlan plan;
+    const uint64_t count = 1000 * static_cast<uint64_t>(round + 1);
+    for (uint64_t i = 1; i <= count; ++i) {
+      plan.add.push_back(Entry(kDocPrefix | (i << 16)));
+    }
+    auto results = (*genl)->Apply(plan);
+    ASSERT_TRUE(results.ok()) << results.status();
+    auto dump = (*genl)->Dump();
+    ASSERT_TRUE(dump.ok()) << dump.status();
+    ASSERT_EQ(dump->size(), count);
+    XlatPlan removal;
+    removal.remove = plan.add;
+    results = (*genl)->Apply(removal);
+    ASSERT_TRUE(results.ok()) << results.status();
+    dump = (*genl)->Dump();
+    ASSERT_TRUE(dump.ok()) << dump.status();
+    ASSERT_TRUE(dump->empty());
+  }
+}
+
 }  // namespace
 }  // namespace ila::router_sync
