@@ -38,6 +38,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/children.h"
+#include "bench/paced_writes.h"
 #include "bench/tls_flags.h"
 #include "client/format.h"
 #include "client/subscriber.h"
@@ -579,62 +580,30 @@ int main(int argc, char** argv) {
   if (wants("W3")) {
     const int n = cfg.w3_subscribers;
     const int64_t writes = static_cast<int64_t>(cfg.w3_rate * cfg.w3_seconds);
-    // Writes paced at the W3 rate (`write_one(i)` returns the write's
-    // revision, 0 on failure), waits until every subscriber saw the last
-    // one, and returns the latencies.
-    // `cpu`: per delivered change (writes x subscribers).
-    // Open loop: write i is sent at start + i/rate whether or not the
-    // earlier ones were acknowledged (a slow acknowledgement does not lower
-    // the rate), by kWriters threads each making synchronous calls (write i
-    // on thread i % kWriters): up to kWriters writes in flight.
-    // `write_one(i)` returns the write's revision, 0 on failure. `rate`:
-    // writes acknowledged per second, from the start to the last
-    // acknowledgement.
+    // Writes paced at the W3 rate, open loop (bench/paced_writes.h:
+    // kWriters threads, so up to kWriters writes in flight), waits until
+    // every subscriber saw the last one, and returns the latencies.
+    // `write_one(i)` returns the write's revision, 0 on failure. `cpu`: per
+    // delivered change (writes x subscribers). `rate`: writes acknowledged
+    // per second.
     constexpr int kWriters = 32;
     auto measure = [&](Receipts& receipts, const char* who, pid_t server,
                        CpuMeter::PerOp* cpu, double* rate, auto write_one) {
       const CpuMeter meter(server);
-      absl::Mutex mu;
-      absl::flat_hash_map<int64_t, std::pair<absl::Time, absl::Time>> acked;
-      int64_t last = 0;
-      bool failed = false;
-      absl::Time last_ack;
-      const absl::Time start = absl::Now();
-      std::vector<std::thread> threads;
-      for (int w = 0; w < kWriters; ++w) {
-        threads.emplace_back([&, w] {
-          for (int64_t i = w; i < writes; i += kWriters) {
-            const absl::Time due =
-                start + absl::Seconds(static_cast<double>(i) / cfg.w3_rate);
-            const absl::Time now = absl::Now();
-            if (due > now) absl::SleepFor(due - now);  // pacing, not syncing
-            const absl::Time sent = absl::Now();
-            const int64_t revision = write_one(i);
-            const absl::Time ack = absl::Now();
-            absl::MutexLock l(&mu);
-            if (revision == 0) {
-              failed = true;
-              return;
-            }
-            acked[revision] = {sent, ack};
-            last = std::max(last, revision);
-            last_ack = std::max(last_ack, ack);
-          }
-        });
-      }
-      for (std::thread& t : threads) t.join();
-      if (failed) {
-        std::cerr << "etcd_bench: W3: a write to " << who << " failed\n";
+      PacedWriteResult paced =
+          PacedWrites(writes, cfg.w3_rate, kWriters, write_one);
+      if (paced.failed > 0) {
+        std::cerr << "etcd_bench: W3: " << paced.failed << " writes to " << who
+                  << " failed\n";
         exit(1);
       }
-      *rate =
-          static_cast<double>(writes) / absl::ToDoubleSeconds(last_ack - start);
-      if (!receipts.WaitAll(last, absl::Seconds(120))) {
+      *rate = paced.rate;
+      if (!receipts.WaitAll(paced.last_revision, absl::Seconds(120))) {
         std::cerr << "etcd_bench: W3: not every " << who << " got revision "
-                  << last << " in 120 s\n";
+                  << paced.last_revision << " in 120 s\n";
       }
       *cpu = meter.Stop(static_cast<double>(writes) * n);
-      return receipts.Latencies(acked);
+      return receipts.Latencies(paced.acked);
     };
     // ila-server: full-table subscribers from the current revision (no
     // snapshot: what an etcd watch from now does), 16 per connection.

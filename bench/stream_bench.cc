@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/children.h"
+#include "bench/paced_writes.h"
 #include "bench/tls_flags.h"
 #include "client/format.h"
 #include "client/subscriber.h"
@@ -119,62 +120,29 @@ Propagation RunPropagation(const std::string& bin, const std::string& dir,
   out.rss_per_subscriber =
       n > 0 ? static_cast<double>(server.Rss() - rss_before) / n : 0;
 
-  // One pacing thread issues the writes on a fixed schedule as asynchronous
-  // unary calls (gRPC callback API) over 4 connections; the callbacks record
-  // when each revision was acknowledged. No thread per writer: the bench's
-  // own overhead stays small next to the subscribers it measures.
-  constexpr int kMaxInFlight = 1024;
-  absl::Mutex mu;
-  struct Times {
-    absl::Time sent, acked;
-  };
-  absl::flat_hash_map<int64_t, Times> acked;
-  int in_flight = 0;
-  struct Call {
-    grpc::ClientContext ctx;
-    v1::RegisterTaskRequest req;
-    v1::RegisterTaskResponse resp;
-    absl::Time sent;
-  };
+  // The writes, open loop at `rate` (bench/paced_writes.h): kWriters
+  // threads over 4 connections, so up to kWriters writes in flight.
+  constexpr int kWriters = 64;
   std::vector<std::unique_ptr<v1::MappingService::Stub>> stubs;
   for (int c = 0; c < 4; ++c) stubs.push_back(Stub(server.address(), c));
-  const absl::Time start = absl::Now();
   const int64_t total =
       static_cast<int64_t>(rate * absl::ToDoubleSeconds(duration));
-  for (int64_t i = 0; i < total; ++i) {
-    absl::Time due = start + absl::Seconds(static_cast<double>(i) / rate);
-    absl::Time now = absl::Now();
-    if (due > now) absl::SleepFor(due - now);  // pacing, not syncing
-    {
-      absl::MutexLock l(&mu);
-      auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-        return in_flight < kMaxInFlight;
-      };
-      mu.Await(absl::Condition(&room));
-      ++in_flight;
+  PacedWriteResult paced = PacedWrites(total, rate, kWriters, [&](int64_t i) {
+    v1::RegisterTaskRequest req;
+    req.set_task(absl::StrCat("p/", i));
+    req.set_locator(hosts > 0 ? HostLocator(static_cast<int>(i % hosts))
+                              : "2001:db8:100:0");
+    v1::RegisterTaskResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = stubs[i % stubs.size()]->RegisterTask(&ctx, req, &resp);
+    if (!s.ok()) {
+      std::cerr << "stream_bench: RegisterTask: " << s.error_message() << "\n";
+      return int64_t{0};
     }
-    auto* call = new Call;
-    call->sent = absl::Now();
-    call->req.set_task(absl::StrCat("p/", i));
-    call->req.set_locator(hosts > 0 ? HostLocator(static_cast<int>(i % hosts))
-                                    : "2001:db8:100:0");
-    stubs[i % stubs.size()]->async()->RegisterTask(
-        &call->ctx, &call->req, &call->resp, [&, call](grpc::Status s) {
-          const absl::Time t = absl::Now();
-          absl::MutexLock l(&mu);
-          if (s.ok()) acked[call->resp.revision()] = {call->sent, t};
-          --in_flight;
-          delete call;
-        });
-  }
-  {
-    absl::MutexLock l(&mu);
-    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-      return in_flight == 0;
-    };
-    mu.Await(absl::Condition(&done));
-  }
-  out.rate = total / absl::ToDoubleSeconds(absl::Now() - start);
+    return resp.revision();
+  });
+  out.rate = paced.rate;
+  const auto& acked = paced.acked;
   const int64_t last = total;  // revisions 1..total
   std::vector<double> ms, from_sent;
   for (int i = 0; i < n; ++i) {
@@ -186,8 +154,8 @@ Propagation RunPropagation(const std::string& bin, const std::string& dir,
       auto it = acked.find(r);
       if (it == acked.end()) continue;
       ms.push_back(
-          std::max(0.0, absl::ToDoubleMilliseconds(t - it->second.acked)));
-      from_sent.push_back(absl::ToDoubleMilliseconds(t - it->second.sent));
+          std::max(0.0, absl::ToDoubleMilliseconds(t - it->second.second)));
+      from_sent.push_back(absl::ToDoubleMilliseconds(t - it->second.first));
     }
   }
   for (auto& s : subs) s->Stop();
