@@ -1,7 +1,9 @@
-// RepeatWhileTableResizes: a dump that the kernel ends with EAGAIN (its
-// table was resized during the walk) is made again after a growing pause;
-// any other outcome is final. Pauses go through the policy's sleep, so the
-// test records them instead of waiting.
+// What a translation dump does about resizes of the kernel's table:
+// RepeatWhileTableResizes makes a dump the kernel ends with EAGAIN again
+// after a growing pause (any other outcome is final; pauses go through the
+// policy's sleep, so the test records them instead of waiting), and
+// DropRepeatedXlatEntries removes what a walk restarted silently sent
+// twice.
 #include <errno.h>
 
 #include <string>
@@ -96,6 +98,30 @@ TEST_F(DumpRetryTest, DefaultPolicyWaitsAboutASecondInAll) {
   for (absl::Duration d : pauses_) total += d;
   EXPECT_GE(total, absl::Milliseconds(500));
   EXPECT_LE(total, absl::Seconds(2));
+}
+
+IlaXlatEntry Xlat(uint64_t locator, int32_t ifindex, uint64_t sir) {
+  IlaXlatEntry e;
+  e.locator_match = Locator{locator};
+  e.ifindex = ifindex;
+  e.sir_prefix = SirPrefix{sir};
+  return e;
+}
+
+TEST(DropRepeatedXlatEntries, OneEntryPerLocatorAndDeviceTheLastOneSeen) {
+  const IlaXlatEntry a = Xlat(0x20010db800010000, 0, 0xfd00000100000000);
+  const IlaXlatEntry a_on_dev = Xlat(0x20010db800010000, 2, 0xfd00000100000000);
+  const IlaXlatEntry b = Xlat(0x20010db800020000, 0, 0xfd00000100000000);
+  const IlaXlatEntry c = Xlat(0x20010db800030000, 0, 0xfd00000100000000);
+  IlaXlatEntry a_later = a;
+  a_later.sir_prefix = SirPrefix{0xfd00000200000000};
+  std::vector<IlaXlatEntry> dump = {a, a_on_dev, b, a_later, c, b, a_on_dev};
+  EXPECT_EQ(DropRepeatedXlatEntries(&dump), 3u);
+  EXPECT_THAT(dump, ElementsAre(a_later, a_on_dev, b, c));
+  // Nothing repeated: unchanged.
+  std::vector<IlaXlatEntry> once = {c, b, a};
+  EXPECT_EQ(DropRepeatedXlatEntries(&once), 0u);
+  EXPECT_THAT(once, ElementsAre(c, b, a));
 }
 
 }  // namespace

@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
@@ -310,6 +312,25 @@ absl::Status RepeatWhileTableResizes(
   }
 }
 
+size_t DropRepeatedXlatEntries(std::vector<IlaXlatEntry>* entries) {
+  absl::flat_hash_map<std::pair<uint64_t, int32_t>, size_t> first;
+  first.reserve(entries->size());
+  size_t kept = 0;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    IlaXlatEntry& e = (*entries)[i];
+    auto [it, added] = first.try_emplace(
+        std::make_pair(e.locator_match.value, e.ifindex), kept);
+    if (added) {
+      (*entries)[kept++] = e;
+    } else {
+      (*entries)[it->second] = e;
+    }
+  }
+  const size_t dropped = entries->size() - kept;
+  entries->resize(kept);
+  return dropped;
+}
+
 absl::StatusOr<std::vector<IlaXlatEntry>> IlaGenl::Dump(
     const DumpRetryPolicy& retry) {
   std::vector<IlaXlatEntry> entries;
@@ -331,6 +352,12 @@ absl::StatusOr<std::vector<IlaXlatEntry>> IlaGenl::Dump(
     return d;
   });
   if (!s.ok()) return s;
+  if (const size_t dropped = DropRepeatedXlatEntries(&entries); dropped > 0) {
+    ILA_LOG_DEBUG(
+        "ILA translation dump: {} entries were sent twice (the kernel's walk "
+        "restarted after a resize)",
+        dropped);
+  }
   return entries;
 }
 

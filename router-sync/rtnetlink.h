@@ -119,13 +119,22 @@ absl::Status RepeatWhileTableResizes(
     const DumpRetryPolicy& policy,
     const std::function<absl::Status(int* kernel_errno)>& attempt);
 
+// Keeps one entry per key of the kernel's table (locator_match, ifindex):
+// the last one seen, at the place of the first; returns how many it
+// dropped. A translation dump needs it: when the kernel's table is resized
+// between two parts of a dump, the kernel's walk starts over at the first
+// bucket of the new table and sends earlier entries again without saying
+// so (ila_nl_dump does not check rhashtable_walk_start's EAGAIN).
+size_t DropRepeatedXlatEntries(std::vector<IlaXlatEntry>* entries);
+
 class IlaGenl {
  public:
   // Resolves the "ila" family: UNIMPLEMENTED when the kernel has none.
   static absl::StatusOr<std::unique_ptr<IlaGenl>> Open();
 
-  // Every translation entry of the network namespace (a dump that meets a
-  // resize of the kernel's table is repeated as `retry` says).
+  // Every translation entry of the network namespace, once each (a dump
+  // that meets a resize of the kernel's table is repeated as `retry` says;
+  // entries a restarted walk sent twice are dropped).
   absl::StatusOr<std::vector<IlaXlatEntry>> Dump(
       const DumpRetryPolicy& retry = DumpRetryPolicy());
 
