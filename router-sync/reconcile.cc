@@ -31,15 +31,17 @@ RoutePlan PlanRoutes(const DesiredRoutes& desired,
                      const std::vector<IlaRoute>& kernel, uint32_t table,
                      uint8_t protocol) {
   RoutePlan plan;
-  absl::btree_set<SirAddress> present;
+  absl::btree_set<SirAddress> seen;  // ours in the dump
   for (const IlaRoute& k : kernel) {
     if (k.protocol != protocol || k.table != table) continue;  // not ours
+    // A route the dump holds twice (the kernel restarts a walk when its
+    // tree changes between two parts of a dump) is planned once.
+    if (!seen.insert(k.destination).second) continue;
     auto it = desired.find(k.destination);
     if (it == desired.end()) {
       plan.remove.push_back(k.destination);
       continue;
     }
-    present.insert(k.destination);
     if (it->second == k) {
       ++plan.unchanged;
     } else {
@@ -47,7 +49,7 @@ RoutePlan PlanRoutes(const DesiredRoutes& desired,
     }
   }
   for (const auto& [dst, route] : desired) {
-    if (!present.contains(dst)) plan.replace.push_back(route);
+    if (!seen.contains(dst)) plan.replace.push_back(route);
   }
   return plan;
 }
@@ -97,8 +99,12 @@ XlatPlan PlanXlat(const DesiredXlat& desired,
                   const absl::btree_set<uint64_t>& owned) {
   XlatPlan plan;
   absl::btree_set<uint64_t> present;
+  // The kernel's key: an entry the dump holds twice is planned once (were
+  // the copy removed, the kernel would lose the entry kept as unchanged).
+  absl::btree_set<std::pair<uint64_t, int32_t>> seen;
   for (const IlaXlatEntry& k : kernel) {
     if (!owned.contains(k.locator_match.value)) continue;  // not ours
+    if (!seen.insert({k.locator_match.value, k.ifindex}).second) continue;
     auto it = desired.find(k.locator_match.value);
     if (it != desired.end() && it->second == k &&
         !present.contains(k.locator_match.value)) {

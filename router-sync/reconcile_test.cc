@@ -170,5 +170,37 @@ TEST(PlanXlat, AddsRemovesChangedAndLeavesOtherLocatorsAlone) {
   EXPECT_TRUE(plan.add.empty());
 }
 
+// A dump may hold an entry twice (the kernel restarts a walk when its
+// table changes between two parts of a dump): each is planned once. Were
+// the second copy of a wanted translation entry planned as a removal, the
+// kernel would lose the entry the plan counts as unchanged.
+TEST(PlanRoutes, ARouteDumpedTwiceIsPlannedOnce) {
+  DesiredRoutes desired =
+      Desired({MakeMapping("a", 1, 0x1000), MakeMapping("b", 2, 0x2000)});
+  IlaRoute a = desired.begin()->second;
+  IlaRoute b_stale = std::next(desired.begin())->second;
+  b_stale.locator = Locator{0x9999};
+  IlaRoute gone = a;
+  gone.destination.identifier.value = kLuid | 4;
+  std::vector<IlaRoute> kernel = {a, b_stale, gone, a, gone, b_stale};
+  RoutePlan plan = PlanRoutes(desired, kernel, kMainTable, kRouteProtocol);
+  EXPECT_EQ(plan.unchanged, 1u);
+  ASSERT_EQ(plan.replace.size(), 1u);
+  EXPECT_EQ(plan.replace[0], std::next(desired.begin())->second);
+  EXPECT_THAT(plan.remove, ElementsAre(gone.destination));
+}
+
+TEST(PlanXlat, AnEntryDumpedTwiceIsPlannedOnce) {
+  const absl::btree_set<uint64_t> owned = {kL1, kL2};
+  DesiredXlat desired = {{kL1, Entry(kL1, kPrefix)}};
+  IlaXlatEntry unwanted = Entry(kL2, kPrefix);
+  std::vector<IlaXlatEntry> kernel = {desired[kL1], unwanted, desired[kL1],
+                                      unwanted};
+  XlatPlan plan = PlanXlat(desired, kernel, owned);
+  EXPECT_EQ(plan.unchanged, 1u);
+  EXPECT_THAT(plan.remove, ElementsAre(unwanted));
+  EXPECT_TRUE(plan.add.empty());
+}
+
 }  // namespace
 }  // namespace ila::router_sync
