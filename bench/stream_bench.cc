@@ -143,7 +143,7 @@ Propagation RunPropagation(const std::string& bin, const std::string& dir,
   });
   out.rate = paced.rate;
   const auto& acked = paced.acked;
-  const int64_t last = total;  // revisions 1..total
+  const int64_t last = paced.last_revision;
   std::vector<double> ms, from_sent;
   for (int i = 0; i < n; ++i) {
     if (!subs[i]->WaitForRevision(last, absl::Seconds(120))) {

@@ -106,8 +106,7 @@ XlatPlan PlanXlat(const DesiredXlat& desired,
     if (!owned.contains(k.locator_match.value)) continue;  // not ours
     if (!seen.insert({k.locator_match.value, k.ifindex}).second) continue;
     auto it = desired.find(k.locator_match.value);
-    if (it != desired.end() && it->second == k &&
-        !present.contains(k.locator_match.value)) {
+    if (it != desired.end() && it->second == k) {
       present.insert(k.locator_match.value);
       ++plan.unchanged;
     } else {
